@@ -1,0 +1,1 @@
+"""rasa-sdk actions: read slots, call analytics and the store, render, return events."""

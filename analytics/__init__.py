@@ -1,0 +1,1 @@
+"""Pure sales analytics over DataFrames: health, recommend, pipeline, forecast, leads, segments, coaching."""

@@ -1,0 +1,148 @@
+"""``salesbot serve`` and ``salesbot status``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import typer
+
+from bot import rasa_project
+from bot.cli.common import fail, store_engine
+from bot.rasa_endpoints import write_endpoints
+from bot.runtime import identity_secret
+from bot.settings import Settings, get_settings
+from bot.supervisor import ChildSpec, Supervisor, is_healthy
+
+DEFAULT_SCORE_AT = "02:00"
+"""When the supervised bot rescores every account each night, unless SALESBOT_SCORE_AT says otherwise."""
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "serve", help="Start and supervise the action server, Rasa and the bot (Ctrl-C stops all)."
+    )(serve)
+    app.command("status", help="Say which parts of the stack are up.")(status)
+
+
+def _port(url: str, default: int) -> int:
+    return urlparse(url).port or default
+
+
+def current_model(settings: Settings) -> Path | None:
+    """The trained Rasa model ``salesbot train`` points at, if it is on disk."""
+    info = rasa_project.current_model(rasa_project.RasaProject.default(Path(settings.home)))
+    return info.path if info is not None and info.path.exists() else None
+
+
+def rasa_config_files(settings: Settings, *, action_url: str) -> tuple[Path, Path]:
+    """Write the endpoints and credentials Rasa runs with into ``<home>/rasa/``."""
+    folder = Path(settings.home).resolve() / "rasa"
+    endpoints = write_endpoints(
+        folder / "endpoints.yml",
+        action_server_url=action_url,
+        tracker_store_url=settings.rasa_tracker_store_url,
+        lock_store_url=settings.rasa_lock_store_url,
+    )
+    credentials = folder / "credentials.yml"
+    credentials.write_text("rest:\n", encoding="utf-8")
+    return endpoints, credentials
+
+
+LOOPBACK = "127.0.0.1"
+"""Where Rasa and the action server listen: only the bot is reached from outside (Rasa's
+HTTP API has no authentication and reads conversations), whatever ``SALESBOT_HOST`` says."""
+
+
+def child_specs(settings: Settings, *, model: Path, secret: str) -> list[ChildSpec]:
+    host = LOOPBACK
+    python = sys.executable
+    action_port = _port(settings.action_server_url, 5055)
+    rasa_port = _port(settings.rasa_url, 5005)
+    common_env = {
+        "SALESBOT_HOME": str(Path(settings.home).resolve()),
+        "SALESBOT_IDENTITY_SECRET": secret,
+    }
+    if settings.database_url:
+        common_env["DATABASE_URL"] = settings.database_url
+    endpoints, credentials = rasa_config_files(settings, action_url=f"http://{host}:{action_port}")
+    return [
+        ChildSpec(
+            name="actions",
+            argv=[python, "-m", "actions.server", "--actions", "actions", "-p", str(action_port)],
+            health_url=f"http://{host}:{action_port}/health",
+            env={**common_env, "SANIC_HOST": host},
+            start_timeout=60,
+        ),
+        ChildSpec(
+            name="rasa",
+            argv=[
+                str(settings.rasa_executable),
+                "run",
+                "--enable-api",
+                "-i",
+                host,
+                "-p",
+                str(rasa_port),
+                "-m",
+                str(model),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(credentials),
+            ],
+            health_url=f"http://{host}:{rasa_port}/status",
+            env={**common_env, "SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
+            start_timeout=180,
+        ),
+        ChildSpec(
+            name="bot",
+            argv=[python, "-m", "bot"],
+            health_url=f"http://{settings.host}:{settings.bot_port}/healthz",
+            env={
+                **common_env,
+                "SALESBOT_SCORE_AT": os.environ.get("SALESBOT_SCORE_AT", DEFAULT_SCORE_AT),
+            },
+            start_timeout=60,
+        ),
+    ]
+
+
+def serve() -> None:
+    settings = get_settings()
+    store_engine(migrate=True).dispose()
+    model = current_model(settings)
+    if model is None:
+        fail("no trained Rasa model: run `salesbot train` (or `make setup`) first")
+    if not settings.rasa_executable.exists():
+        fail(f"Rasa is not installed at {settings.rasa_executable}: run `make setup`")
+    specs = child_specs(settings, model=model, secret=identity_secret(settings))
+    supervisor = Supervisor(specs, log_dir=Path(settings.home) / "logs")
+
+    def ready() -> None:
+        typer.secho(
+            f"salesbot is ready: bot on http://{settings.host}:{settings.bot_port} "
+            f"(try `salesbot ask --as <rep e-mail> 'which of my accounts are slipping?'`)",
+            fg=typer.colors.GREEN,
+            err=True,
+        )
+
+    raise typer.Exit(supervisor.run(on_ready=ready))
+
+
+def status() -> None:
+    settings = get_settings()
+    checks = {
+        "actions": f"http://{LOOPBACK}:{_port(settings.action_server_url, 5055)}/health",
+        "rasa": f"http://{LOOPBACK}:{_port(settings.rasa_url, 5005)}/status",
+        "bot": f"http://{settings.host}:{settings.bot_port}/healthz",
+    }
+    down = []
+    for name, url in checks.items():
+        up = is_healthy(url)
+        typer.echo(f"{name:8} {'up' if up else 'down':5} {url}")
+        if not up:
+            down.append(name)
+    raise typer.Exit(1 if down else 0)

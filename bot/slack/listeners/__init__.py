@@ -1,0 +1,1 @@
+"""Slack listeners, one package per kind, each exposing ``register(app)``."""

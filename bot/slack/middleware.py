@@ -1,0 +1,66 @@
+"""Global middleware: hand listeners the :class:`SlackEdge`, and answer each event once.
+
+Slack resends an event (``X-Slack-Retry-Num``; in Socket Mode ``retry_attempt``) when
+it did not see an ack in time, and with two replicas either may receive it. Every
+event id is claimed in the store (:func:`store.crud.claim_slack_event`) before any
+listener runs; an event someone already claimed is acknowledged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.slack.edge import CONTEXT_KEY, SlackEdge
+from store.db import StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+Next = Callable[[], Awaitable[None]]
+
+
+def retry_number(request: AsyncBoltRequest) -> int:
+    """0 for a first delivery, else which retry this is."""
+    values = request.headers.get("x-slack-retry-num") or ["0"]
+    try:
+        return int(values[0])
+    except (TypeError, ValueError):
+        return 0
+
+
+def register(app: AsyncApp, edge: SlackEdge) -> None:
+    @app.middleware
+    async def provide_edge(context: dict[str, Any], next: Next) -> None:
+        context[CONTEXT_KEY] = edge
+        await next()
+
+    @app.middleware
+    async def answer_each_event_once(
+        body: dict[str, Any], request: AsyncBoltRequest, next: Next
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if not event_id:
+            await next()
+            return None
+        retry = retry_number(request)
+        try:
+            first = await edge.claim_event(str(event_id))
+        except StoreUnavailableError as exc:
+            # Without the store nobody can tell whether a retry was answered: answer a
+            # first delivery (the listener will say the store is down), drop retries.
+            log.warning("cannot claim Slack event %s (store unavailable: %s)", event_id, exc)
+            first = retry == 0
+        if not first:
+            log.info(
+                "Slack event %s (retry %d) was already claimed; not answering again",
+                event_id,
+                retry,
+            )
+            return BoltResponse(status=200, body="")
+        await next()
+        return None

@@ -1,0 +1,1 @@
+"""The salesbot store: SQLModel tables, sessions, crud, DataFrame loaders and imports."""
