@@ -149,7 +149,15 @@ def start_stack(
     specs = [
         ChildSpec(
             name="actions",
-            argv=[sys.executable, "-m", "actions.server", "--actions", "actions", "-p", str(action_port)],
+            argv=[
+                sys.executable,
+                "-m",
+                "actions.server",
+                "--actions",
+                "actions",
+                "-p",
+                str(action_port),
+            ],
             health_url=f"{action_url}/health",
             env={**env, "SANIC_HOST": "127.0.0.1"},
         ),
