@@ -8,9 +8,15 @@ this order (the full set takes a while: several build a 100k-account company).
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 BENCHMARKS: dict[str, list[str]] = {
     "coaching": ["benchmarks.coaching"],
@@ -25,7 +31,42 @@ BENCHMARKS: dict[str, list[str]] = {
     "pipeline": ["benchmarks.pipeline_speed"],
     "slack": ["benchmarks.slack_edge"],
     "load": ["benchmarks.load"],
+    "ask": ["benchmarks.ask_latency"],
 }
+
+REPORTS: dict[str, str] = {
+    "import": "import_speed.md",
+    "demo": "demo_speed.md",
+    "score": "score_speed.md",
+}
+"""Benchmarks that print their report: the runner keeps what they print in these files
+(the others write their own results file)."""
+
+
+def run(name: str, module: str, args: list[str]) -> int:
+    """Run one benchmark; keep the printed report of those in :data:`REPORTS`."""
+    command = [sys.executable, "-m", module, *args]
+    if name not in REPORTS:
+        return subprocess.call(command)
+    started = dt.datetime.now(dt.UTC)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1)
+    assert process.stdout is not None
+    printed = []
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        printed.append(line)
+    code = process.wait()
+    load = os.getloadavg()
+    header = (
+        f"# {REPORTS[name].removesuffix('.md').replace('_', ' ')}\n\n"
+        f"Printed by `python -m {' '.join([module, *args])}` (run by `python -m benchmarks "
+        f"{name}`), started {started:%Y-%m-%d %H:%M} UTC, exit code {code}; Python "
+        f"{platform.python_version()}, {os.cpu_count()} cores, load average "
+        f"{load[0]:.1f} at the end. The method and the baselines are in the module's "
+        "docstring.\n\n"
+    )
+    (RESULTS / REPORTS[name]).write_text(header + "```\n" + "".join(printed) + "```\n")
+    return code
 
 
 def main(argv: list[str]) -> int:
@@ -42,7 +83,7 @@ def main(argv: list[str]) -> int:
         module, *args = BENCHMARKS[name]
         print(f"\n=== {name}: python -m {module} {' '.join(args)}", flush=True)
         started = time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", module, *args])
+        code = run(name, module, args)
         print(f"=== {name}: exit {code} after {time.perf_counter() - started:.0f} s", flush=True)
         if code != 0:
             failed.append(name)

@@ -3,7 +3,9 @@
     .venv/bin/python -m benchmarks.ask_latency [--store-url sqlite:///var/bench/salesbot.db]
         [--as-of 2026-06-30] [--questions 200] [--cli 5]
 
-The store is prepared once and reused (writing 10M order lines to SQLite takes minutes)::
+The store is prepared once and reused (writing 10M order lines to SQLite takes minutes);
+when ``--store-url`` holds no scored company, these two commands are run first (``--accounts``
+sets the size)::
 
     export SALESBOT_HOME=var/bench DATABASE_URL=sqlite:///var/bench/salesbot.db
     salesbot demo-data --accounts 100000 --end-date 2026-06-30
@@ -60,6 +62,7 @@ import httpx
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.settings import Settings
 from bot.terminal import TerminalClient, format_reply
@@ -476,16 +479,44 @@ def report(
 # -------------------------------------------------------------------------- main
 
 
+def prepare(store_url: str, *, accounts: int, as_of: str) -> None:
+    """Write the demo company into ``store_url`` and score it (the docstring's commands)."""
+    env = {**os.environ, "DATABASE_URL": store_url}
+    if store_url.startswith("sqlite:///"):
+        home = Path(store_url.removeprefix("sqlite:///")).parent
+        home.mkdir(parents=True, exist_ok=True)
+        env["SALESBOT_HOME"] = str(home)
+    cli = [sys.executable, "-m", "bot.cli"]
+    for step in (
+        ["migrate"],
+        ["demo-data", "--accounts", str(accounts), "--end-date", as_of, "--replace"],
+        ["score", "--as-of", as_of],
+    ):
+        print(f"preparing the store: salesbot {' '.join(step)}", flush=True)
+        subprocess.run([*cli, *step], env=env, check=True)
+
+
+def _facts_or_none(store_url: str) -> dict[str, int] | None:
+    engine = make_engine(store_url)
+    try:
+        facts = store_facts(engine)
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    return facts if facts["account"] and facts["scored"] else None
+
+
 def run(args: argparse.Namespace) -> str:
     started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    facts = _facts_or_none(args.store_url)
+    if facts is None:
+        prepare(args.store_url, accounts=args.accounts, as_of=args.as_of)
+        facts = _facts_or_none(args.store_url)
+        if facts is None:
+            raise SystemExit(f"{args.store_url} still holds no scored company after preparing it")
     load_start = os.getloadavg()
     engine = make_engine(args.store_url)
-    facts = store_facts(engine)
-    if facts["account"] == 0 or facts["scored"] == 0:
-        raise SystemExit(
-            f"{args.store_url} holds no scored company: run salesbot demo-data and salesbot "
-            "score on it first (see this module's docstring)"
-        )
     candidates = pick_askers(engine, accounts_each=ACCOUNT_CANDIDATES)
     engine.dispose()
     timings = Timings()
@@ -563,6 +594,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-url", default=DEFAULT_STORE)
     parser.add_argument("--as-of", default="2026-06-30", help="SALESBOT_AS_OF for the stack")
     parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument(
+        "--accounts", type=int, default=100_000, help="company size when the store is prepared"
+    )
     parser.add_argument("--cli", type=int, default=5, help="questions also timed as a command")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--logs", type=Path, help="copy the stack's process logs here")
