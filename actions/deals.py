@@ -9,6 +9,7 @@ analytics return for that scope; its contract is documented in :mod:`render.pipe
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 from typing import Any, ClassVar
 
@@ -169,6 +170,58 @@ def more_or_nothing(
     return answered(render(data), skill, last["params"], page_of_rows.shown)
 
 
+class ScopedListAction(SalesAction):
+    """A paged list for the asker, a rep or a team ("my pipeline", "Sarah's stalled deals"),
+    for a period when the skill takes one. The question's intent is ``ask_<skill>``; its
+    ``rep`` (and ``period``) are kept in the last answer, so "show more" pages on with them.
+    Subclasses say how the list is made (:meth:`list_data`) and shown (:meth:`render`)."""
+
+    takes_period: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def list_data(
+        self, ctx: Context, scope: Scope, period_text: str | None, *, offset: int, size: int
+    ) -> tuple[dict[str, Any], Page]:
+        """The answer's data and the page of rows shown, from ``offset``."""
+
+    @abc.abstractmethod
+    def render(self, data: dict[str, Any]) -> Answer:
+        """The answer as the rep reads it."""
+
+    def focus(self, page_of_rows: Page) -> dict[str, Any] | None:
+        """What "it"/"them" refers to after this answer: the deals shown."""
+        return {"opportunity_ids": [row["opportunity_id"] for row in page_of_rows.rows]}
+
+    def _reply(
+        self, ctx: Context, params: dict[str, Any], offset: int
+    ) -> tuple[dict[str, Any], Page]:
+        scope = resolve_scope(ctx.engine, ctx.asker, params.get("rep"))
+        data, page_of_rows = self.list_data(
+            ctx, scope, params.get("period"), offset=offset, size=ctx.settings.list_size
+        )
+        data["asked"] = {"rep": params.get("rep"), "period": params.get("period")}
+        return data, page_of_rows
+
+    def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
+        skill = str(self.skill)
+        params = {"rep": said(ctx, "rep", f"ask_{skill}")}
+        if self.takes_period:
+            params["period"] = said(ctx, "period", f"ask_{skill}")
+        data, page_of_rows = self._reply(ctx, params, 0)
+        return answered(
+            self.render(data),
+            skill,
+            params,
+            page_of_rows.shown,
+            focus=self.focus(page_of_rows),
+            slots=params,
+        )
+
+    def more(self, ctx: Context, last: dict[str, Any]) -> Outcome:
+        data, page_of_rows = self._reply(ctx, last["params"], int(last["shown"]))
+        return more_or_nothing(last, page_of_rows, self.render, data, str(self.skill))
+
+
 # ----------------------------------------------------------------------- pipeline
 
 
@@ -295,46 +348,24 @@ def pipeline_data(
     return data, page
 
 
-class ActionPipeline(SalesAction):
+class ActionPipeline(ScopedListAction):
     """ "How does my pipeline look this quarter?" """
 
     action_name: ClassVar[str] = "action_pipeline"
     skill: ClassVar[str | None] = "pipeline"
+    takes_period: ClassVar[bool] = True
 
-    def _reply(
-        self, ctx: Context, rep_text: str | None, period_text: str | None, offset: int
+    def list_data(
+        self, ctx: Context, scope: Scope, period_text: str | None, *, offset: int, size: int
     ) -> tuple[dict[str, Any], Page]:
-        scope = resolve_scope(ctx.engine, ctx.asker, rep_text)
         period = resolve_period(period_text, ctx.today, default=PIPELINE_DEFAULT_PERIOD)
         assert period is not None
-        data, page = pipeline_data(
-            ctx,
-            scope,
-            period,
-            named_period=period_text is not None,
-            offset=offset,
-            size=ctx.settings.list_size,
-        )
-        data["asked"] = {"rep": rep_text, "period": period_text}
-        return data, page
-
-    def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
-        rep_text = said(ctx, "rep", "ask_pipeline")
-        period_text = said(ctx, "period", "ask_pipeline")
-        data, page = self._reply(ctx, rep_text, period_text, 0)
-        return answered(
-            view.pipeline_answer(data),
-            "pipeline",
-            {"rep": rep_text, "period": period_text},
-            page.shown,
-            focus={"opportunity_ids": [row["opportunity_id"] for row in page.rows]},
-            slots={"rep": rep_text, "period": period_text},
+        return pipeline_data(
+            ctx, scope, period, named_period=period_text is not None, offset=offset, size=size
         )
 
-    def more(self, ctx: Context, last: dict[str, Any]) -> Outcome:
-        params = last["params"]
-        data, page = self._reply(ctx, params.get("rep"), params.get("period"), int(last["shown"]))
-        return more_or_nothing(last, page, view.pipeline_answer, data, "pipeline")
+    def render(self, data: dict[str, Any]) -> Answer:
+        return view.pipeline_answer(data)
 
     def explain(self, ctx: Context, last: dict[str, Any]) -> Outcome:
         params = last["params"]
@@ -441,35 +472,19 @@ def stalled_data(
     return data, page
 
 
-class ActionStalledDeals(SalesAction):
+class ActionStalledDeals(ScopedListAction):
     """ "Which of my deals are stuck?" """
 
     action_name: ClassVar[str] = "action_stalled_deals"
     skill: ClassVar[str | None] = "stalled_deals"
 
-    def _reply(
-        self, ctx: Context, rep_text: str | None, offset: int
+    def list_data(
+        self, ctx: Context, scope: Scope, period_text: str | None, *, offset: int, size: int
     ) -> tuple[dict[str, Any], Page]:
-        scope = resolve_scope(ctx.engine, ctx.asker, rep_text)
-        data, page = stalled_data(ctx, scope, offset=offset, size=ctx.settings.list_size)
-        data["asked"] = {"rep": rep_text, "period": None}
-        return data, page
+        return stalled_data(ctx, scope, offset=offset, size=size)
 
-    def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
-        rep_text = said(ctx, "rep", "ask_stalled_deals")
-        data, page = self._reply(ctx, rep_text, 0)
-        return answered(
-            view.stalled_answer(data),
-            "stalled_deals",
-            {"rep": rep_text},
-            page.shown,
-            focus={"opportunity_ids": [row["opportunity_id"] for row in page.rows]},
-            slots={"rep": rep_text},
-        )
-
-    def more(self, ctx: Context, last: dict[str, Any]) -> Outcome:
-        data, page = self._reply(ctx, last["params"].get("rep"), int(last["shown"]))
-        return more_or_nothing(last, page, view.stalled_answer, data, "stalled_deals")
+    def render(self, data: dict[str, Any]) -> Answer:
+        return view.stalled_answer(data)
 
     def explain(self, ctx: Context, last: dict[str, Any]) -> Outcome:
         scope = resolve_scope(ctx.engine, ctx.asker, last["params"].get("rep"))
@@ -579,39 +594,22 @@ def forecast_data(
     return data, page
 
 
-class ActionForecast(SalesAction):
+class ActionForecast(ScopedListAction):
     """ "What's my forecast for Q3?" """
 
     action_name: ClassVar[str] = "action_forecast"
     skill: ClassVar[str | None] = "forecast"
+    takes_period: ClassVar[bool] = True
 
-    def _reply(
-        self, ctx: Context, rep_text: str | None, period_text: str | None, offset: int
+    def list_data(
+        self, ctx: Context, scope: Scope, period_text: str | None, *, offset: int, size: int
     ) -> tuple[dict[str, Any], Page]:
-        scope = resolve_scope(ctx.engine, ctx.asker, rep_text)
         period = resolve_period(period_text, ctx.today, default=FORECAST_DEFAULT_PERIOD)
         assert period is not None
-        data, page = forecast_data(ctx, scope, period, offset=offset, size=ctx.settings.list_size)
-        data["asked"] = {"rep": rep_text, "period": period_text}
-        return data, page
+        return forecast_data(ctx, scope, period, offset=offset, size=size)
 
-    def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
-        rep_text = said(ctx, "rep", "ask_forecast")
-        period_text = said(ctx, "period", "ask_forecast")
-        data, page = self._reply(ctx, rep_text, period_text, 0)
-        return answered(
-            view.forecast_answer(data),
-            "forecast",
-            {"rep": rep_text, "period": period_text},
-            page.shown,
-            focus={"opportunity_ids": [row["opportunity_id"] for row in page.rows]},
-            slots={"rep": rep_text, "period": period_text},
-        )
-
-    def more(self, ctx: Context, last: dict[str, Any]) -> Outcome:
-        params = last["params"]
-        data, page = self._reply(ctx, params.get("rep"), params.get("period"), int(last["shown"]))
-        return more_or_nothing(last, page, view.forecast_answer, data, "forecast")
+    def render(self, data: dict[str, Any]) -> Answer:
+        return view.forecast_answer(data)
 
     def explain(self, ctx: Context, last: dict[str, Any]) -> Outcome:
         params = last["params"]

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rasa_sdk.types import DomainDict
-
-from actions.base import Context, Outcome, SalesAction
+from actions.base import Context, Outcome
 from actions.data import (
     REORDER_MAX_GAPS,
     REORDER_MIN_ORDER_DAYS,
@@ -27,10 +25,11 @@ from actions.data import (
     rep_names,
     reps,
 )
-from actions.deals import answered, more_or_nothing, said, scope_json, with_names
+from actions.deals import ScopedListAction, scope_json, with_names
 from actions.scope import Scope, resolve_period, resolve_scope
 from analytics.leads import IdealCustomerProfile
 from analytics.reorders import reorders_due
+from render import Answer
 from render import pipeline as view
 
 REORDERS_DEFAULT_PERIOD = "next 7 days"
@@ -93,38 +92,25 @@ def leads_data(
     return data, page
 
 
-class ActionLeadPriorities(SalesAction):
+class ActionLeadPriorities(ScopedListAction):
     """ "Which leads should I call first?" """
 
     action_name: ClassVar[str] = "action_lead_priorities"
     skill: ClassVar[str | None] = "lead_priorities"
 
-    def _reply(
-        self, ctx: Context, rep_text: str | None, offset: int
+    def list_data(
+        self, ctx: Context, scope: Scope, period_text: str | None, *, offset: int, size: int
     ) -> tuple[dict[str, Any], Page]:
-        scope = resolve_scope(ctx.engine, ctx.asker, rep_text)
-        data, page = leads_data(ctx, scope, offset=offset, size=ctx.settings.list_size)
-        data["asked"] = {"rep": rep_text, "period": None}
-        return data, page
+        return leads_data(ctx, scope, offset=offset, size=size)
 
-    def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
-        rep_text = said(ctx, "rep", "ask_lead_priorities")
-        data, page = self._reply(ctx, rep_text, 0)
-        return answered(
-            view.leads_answer(data),
-            "lead_priorities",
-            {"rep": rep_text},
-            page.shown,
-            focus={"lead_ids": [row["lead_id"] for row in page.rows]},
-            slots={"rep": rep_text},
-        )
+    def render(self, data: dict[str, Any]) -> Answer:
+        return view.leads_answer(data)
 
-    def more(self, ctx: Context, last: dict[str, Any]) -> Outcome:
-        data, page = self._reply(ctx, last["params"].get("rep"), int(last["shown"]))
-        return more_or_nothing(last, page, view.leads_answer, data, "lead_priorities")
+    def focus(self, page_of_rows: Page) -> dict[str, Any] | None:
+        return {"lead_ids": [row["lead_id"] for row in page_of_rows.rows]}
 
     def explain(self, ctx: Context, last: dict[str, Any]) -> Outcome:
-        data, _page = self._reply(ctx, last["params"].get("rep"), 0)
+        data, _page = self._reply(ctx, last["params"], 0)
         data["skill"] = "lead_priorities"
         return Outcome().say(view.leads_why(data))
 
@@ -181,44 +167,27 @@ def reorders_data(
     return data, page
 
 
-class ActionReordersDue(SalesAction):
+class ActionReordersDue(ScopedListAction):
     """ "Who's due to reorder this week?" """
 
     action_name: ClassVar[str] = "action_reorders_due"
     skill: ClassVar[str | None] = "reorders_due"
+    takes_period: ClassVar[bool] = True
 
-    def _reply(
-        self, ctx: Context, rep_text: str | None, period_text: str | None, offset: int
+    def list_data(
+        self, ctx: Context, scope: Scope, period_text: str | None, *, offset: int, size: int
     ) -> tuple[dict[str, Any], Page]:
-        scope = resolve_scope(ctx.engine, ctx.asker, rep_text)
-        data, page = reorders_data(
-            ctx, scope, period_text, offset=offset, size=ctx.settings.list_size
-        )
-        data["asked"] = {"rep": rep_text, "period": period_text}
-        return data, page
+        return reorders_data(ctx, scope, period_text, offset=offset, size=size)
 
-    def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
-        rep_text = said(ctx, "rep", "ask_reorders_due")
-        period_text = said(ctx, "period", "ask_reorders_due")
-        data, page = self._reply(ctx, rep_text, period_text, 0)
-        first = page.rows[0] if page.rows else None
-        return answered(
-            view.reorders_answer(data),
-            "reorders_due",
-            {"rep": rep_text, "period": period_text},
-            page.shown,
-            focus=(
-                {"account_id": first["account_id"], "account": first["account_name"]}
-                if first
-                else None
-            ),
-            slots={"rep": rep_text, "period": period_text},
-        )
+    def render(self, data: dict[str, Any]) -> Answer:
+        return view.reorders_answer(data)
 
-    def more(self, ctx: Context, last: dict[str, Any]) -> Outcome:
-        params = last["params"]
-        data, page = self._reply(ctx, params.get("rep"), params.get("period"), int(last["shown"]))
-        return more_or_nothing(last, page, view.reorders_answer, data, "reorders_due")
+    def focus(self, page_of_rows: Page) -> dict[str, Any] | None:
+        """The first account shown, so "what should I pitch to them?" follows on."""
+        if not page_of_rows.rows:
+            return None
+        first = page_of_rows.rows[0]
+        return {"account_id": first["account_id"], "account": first["account_name"]}
 
     def explain(self, ctx: Context, last: dict[str, Any]) -> Outcome:
         scope = resolve_scope(ctx.engine, ctx.asker, last["params"].get("rep"))

@@ -40,6 +40,17 @@ def _require_postgres() -> None:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
 
 
+@pytest.fixture(autouse=True)
+def _private_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test runs with its own empty ``SALESBOT_HOME``: what one writes there (fitted
+    models, the identity key, a default SQLite file) never reaches the working copy's
+    ``var/`` or another test. Tests that need a particular home set it themselves."""
+    monkeypatch.setenv("SALESBOT_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """URL of an empty, private PostgreSQL schema, dropped after the test."""
