@@ -26,7 +26,11 @@ BENCHMARKS: dict[str, list[str]] = {
     "forecast": ["benchmarks.forecast_backtest"],
     "nlu": ["benchmarks.nlu_eval"],
     "import": ["benchmarks.import_speed"],
-    "demo": ["benchmarks.demo_speed"],
+    "demo": [
+        "benchmarks.demo_speed",
+        "--postgres",
+        os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    ],
     "score": ["benchmarks.score_speed"],
     "pipeline": ["benchmarks.pipeline_speed"],
     "slack": ["benchmarks.slack_edge"],
