@@ -27,6 +27,7 @@ from analytics.coaching import (
     AccountContext,
     CallReview,
     Flag,
+    RepSide,
     TrackerConfig,
     TrackerSet,
     Transcript,
@@ -83,6 +84,20 @@ def call_started_at(transcript: Transcript) -> dt.datetime | None:
     except (ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def utterance_records(transcript: Transcript, side: RepSide) -> list[calls.UtteranceRecord]:
+    """The transcript's utterances as stored, each marked as the rep's side or not."""
+    return [
+        calls.UtteranceRecord(
+            seq=u.seq,
+            speaker=u.speaker,
+            text=u.text,
+            is_rep=bool(side.is_rep(u.speaker)),
+            start_seconds=u.start,
+        )
+        for u in transcript.utterances
+    ]
 
 
 def flag_records(flags: Sequence[Flag]) -> list[calls.FlagRecord]:
@@ -248,16 +263,7 @@ class Coaching:
                 started_at=started,
                 source=source,
                 metrics=review.metrics.to_dict(),
-                utterances=[
-                    calls.UtteranceRecord(
-                        seq=u.seq,
-                        speaker=u.speaker,
-                        text=u.text,
-                        is_rep=bool(side.is_rep(u.speaker)),
-                        start_seconds=u.start,
-                    )
-                    for u in transcript.utterances
-                ],
+                utterances=utterance_records(transcript, side),
                 flags=flag_records(review.flags),
             )
             assert call.id is not None

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from dateutil import parser as date_parser
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -47,6 +46,7 @@ from analytics.coaching.prompts import Flag, format_timestamp
 from analytics.coaching.trackers import SIDES
 from analytics.coaching.transcripts import Transcript
 from bot.cli.common import echo_err, fail, store_engine
+from bot.coaching import call_started_at, flag_records, utterance_records
 from bot.settings import get_settings
 from store import calls
 from store.crud import accounts_named_in, get_rep_by_email
@@ -150,18 +150,6 @@ def call_external_id(transcript: Transcript, path: Path, text: str) -> str:
     return f"{path.stem[:100]}-{digest}"
 
 
-def call_started_at(transcript: Transcript) -> dt.datetime | None:
-    """The call's date from the header (``Date: February 15, 2024``), as UTC midnight."""
-    raw = transcript.metadata.get("date")
-    if not raw:
-        return None
-    try:
-        parsed = date_parser.parse(raw)
-    except (ValueError, OverflowError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def _save(
     engine: Engine,
     review: CallReview,
@@ -184,28 +172,8 @@ def _save(
             started_at=call_started_at(transcript),
             source=source,
             metrics=review.metrics.to_dict(),
-            utterances=[
-                calls.UtteranceRecord(
-                    seq=u.seq,
-                    speaker=u.speaker,
-                    text=u.text,
-                    is_rep=bool(review.rep_side.is_rep(u.speaker)),
-                    start_seconds=u.start,
-                )
-                for u in transcript.utterances
-            ],
-            flags=[
-                calls.FlagRecord(
-                    utterance_seq=f.seq,
-                    category=f.category,
-                    tracker=f.tracker,
-                    phrase=f.phrase,
-                    speaker=f.speaker,
-                    prompt=f.prompt,
-                    start_seconds=f.start,
-                )
-                for f in review.flags
-            ],
+            utterances=utterance_records(transcript, review.rep_side),
+            flags=flag_records(review.flags),
         )
         assert call.id is not None
         return call.id
