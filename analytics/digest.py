@@ -43,7 +43,6 @@ charts read (contract in :mod:`render.digest`).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +52,7 @@ import pandas as pd
 
 from analytics.errors import require_columns
 from analytics.forecast import Forecast, forecast, forecast_by_rep
+from analytics.jsonable import json_value
 from analytics.periods import Period, quarter_period
 from analytics.pipeline import (
     STALLED_COLUMNS,
@@ -626,35 +626,10 @@ def _rep_lines(
 # ------------------------------------------------------------------------- data
 
 
-def _json(value: Any) -> Any:
-    """JSON-safe: NaN/NaT -> None, dates -> ISO days, numpy scalars -> Python."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return None if math.isnan(number) or math.isinf(number) else number
-    if isinstance(value, str):
-        return value
-    if isinstance(value, pd.Timestamp | dt.datetime):
-        stamp = pd.Timestamp(value)
-        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, np.datetime64):
-        return None if np.isnat(value) else _json(pd.Timestamp(value))
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json(v) for v in value]
-    return str(value)
-
-
 def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
     names = [c for c in columns if c in frame.columns]
     return [
-        {name: _json(v) for name, v in zip(names, row, strict=True)}
+        {name: json_value(v) for name, v in zip(names, row, strict=True)}
         for row in frame[names].itertuples(index=False, name=None)
     ]
 
@@ -676,18 +651,18 @@ def _digest_data(d: Digest) -> dict[str, Any]:
     risk_rows = _records(d.slipping_by_rep, ["rep_id", "name", "accounts", "revenue_at_risk"])
     forecast_data = {
         "period": _period(f.period),
-        "closed_won": _json(f.closed_won),
+        "closed_won": json_value(f.closed_won),
         "closed_won_deals": f.closed_won_deals,
-        "commit": _json(f.commit),
-        "best_case": _json(f.best_case),
-        "pipeline": _json(f.pipeline),
-        "weighted": _json(f.weighted),
-        "p10": _json(f.p10),
-        "p90": _json(f.p90),
-        "quota": _json(f.quota),
-        "attainment": _json(f.attainment),
-        "projected_attainment": _json(f.projected_attainment),
-        "chance_of_quota": _json(f.chance_of_quota),
+        "commit": json_value(f.commit),
+        "best_case": json_value(f.best_case),
+        "pipeline": json_value(f.pipeline),
+        "weighted": json_value(f.weighted),
+        "p10": json_value(f.p10),
+        "p90": json_value(f.p90),
+        "quota": json_value(f.quota),
+        "attainment": json_value(f.attainment),
+        "projected_attainment": json_value(f.projected_attainment),
+        "chance_of_quota": json_value(f.chance_of_quota),
         "reason": f.reason,
         "quota_reason": f.quota_reason,
     }
@@ -707,16 +682,16 @@ def _digest_data(d: Digest) -> dict[str, Any]:
         "pipeline": {
             "as_of": as_of,
             "open_deals": p.open_deals,
-            "total_value": _json(p.open_amount),
-            "weighted_value": _json(p.weighted_amount),
+            "total_value": json_value(p.open_amount),
+            "weighted_value": json_value(p.weighted_amount),
             "weighted_reason": p.weighted_reason,
             "closing": {
                 "period": _period(d.period),
                 "deals": p.closing_deals,
-                "value": _json(p.closing_amount),
-                "weighted": _json(p.closing_weighted),
+                "value": json_value(p.closing_amount),
+                "weighted": json_value(p.closing_weighted),
             },
-            "past_due": {"deals": p.past_due_deals, "value": _json(p.past_due_amount)},
+            "past_due": {"deals": p.past_due_deals, "value": json_value(p.past_due_amount)},
             "stages": stage_rows,
         },
         "forecast": forecast_data,
@@ -732,7 +707,7 @@ def _digest_data(d: Digest) -> dict[str, Any]:
         "slipping": {
             "as_of": scored,
             "total": d.slipping_total,
-            "revenue_at_risk": _json(d.slipping_revenue_at_risk),
+            "revenue_at_risk": json_value(d.slipping_revenue_at_risk),
             "accounts_in_book": d.accounts_in_book,
             "by_rep": risk_rows,
             "accounts": _records(
@@ -743,7 +718,7 @@ def _digest_data(d: Digest) -> dict[str, Any]:
         "pitches": {
             "as_of": scored,
             "open": d.pitches_open,
-            "open_value": _json(d.pitches_open_value),
+            "open_value": json_value(d.pitches_open_value),
             "acted_on": d.pitches_acted_on,
             "accounts": _records(
                 d.pitches,
@@ -753,7 +728,7 @@ def _digest_data(d: Digest) -> dict[str, Any]:
         "stalled": {
             "as_of": as_of,
             "total": d.stalled_total,
-            "value": _json(d.stalled_value),
+            "value": json_value(d.stalled_value),
             "deals": _records(
                 d.stalled,
                 STALLED_DATA_COLUMNS,
