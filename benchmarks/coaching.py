@@ -15,8 +15,8 @@ trackers fires. Precision and recall per category, per split:
 * ``blind3``    written against the third version without reading its patterns, committed
                 before it was first scored; its misses guided the fourth version;
 * ``blind4``    written against the fourth version without reading its patterns, committed
-                before it was first scored. The first scores of the blind sets, not their
-                current scores, estimate unseen phrasing.
+                before it was first scored; its misses guided the fifth version. The first
+                scores of the blind sets, not their current scores, estimate unseen phrasing.
 
 Speed, all in one process on one core, on a corpus of real utterances (the sample
 transcripts and the annotated set, drawn with replacement):
