@@ -13,7 +13,9 @@ trackers fires. Precision and recall per category, per split:
 * ``blind2``    written after the second version was frozen; its misses guided the third
                 version, so it is seen data too (its first score is in the results);
 * ``blind3``    written against the third version without reading its patterns, committed
-                before it was first scored; its misses guided the fourth version. The first
+                before it was first scored; its misses guided the fourth version;
+* ``blind4``    written against the fourth version without reading its patterns, committed
+                before it was first scored; its misses guided the fifth version. The first
                 scores of the blind sets, not their current scores, estimate unseen phrasing.
 
 Speed, all in one process on one core, on a corpus of real utterances (the sample
@@ -56,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ANNOTATED = ROOT / "tests" / "fixtures" / "coaching" / "annotated.yml"
 SHARED = ROOT / "samples" / "transcripts"
 RESULTS = ROOT / "benchmarks" / "results" / "coaching.md"
-SPLITS = ("tune", "held_out", "blind", "blind2", "blind3")
+SPLITS = ("tune", "held_out", "blind", "blind2", "blind3", "blind4")
 
 # First scores of the blind sets, from the commits that added them (the trackers then in
 # force). Kept here because those versions no longer exist in the working tree.
@@ -87,6 +89,15 @@ FIRST_SCORES = {
         "timeline": (0.86, 0.67),
         "next_steps": (1.00, 0.80),
         "churn_risk": (1.00, 0.50),
+    },
+    "blind4, first score (trackers v4 = cd79c99)": {
+        "pricing": (0.82, 0.82),
+        "budget": (0.62, 0.50),
+        "competitor": (0.90, 0.64),
+        "decision_process": (0.88, 0.50),
+        "timeline": (0.56, 0.38),
+        "next_steps": (0.83, 0.91),
+        "churn_risk": (1.00, 0.30),
     },
 }
 

@@ -112,7 +112,7 @@ def test_last_call_is_reviewed_with_flags_quotes_metrics_and_next_steps(book):
     assert (data["call"]["account"], data["call"]["rep"]) == ("Acme Foods", "Ann Kowalski")
     assert [(f["category"], f["seq"], f["speaker"], f["phrase"]) for f in data["flags"]] == [
         ("budget", 1, "Lee Park", "budget is frozen"),
-        ("timeline", 1, "Lee Park", "next quarter"),
+        ("timeline", 1, "Lee Park", "until next quarter"),
     ]
     assert data["flags"][0]["quote"] == "Fine, but our budget is frozen until next quarter."
     assert data["flags"][0]["is_rep"] is False
