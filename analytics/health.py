@@ -44,6 +44,7 @@ from analytics.cycles import (
     date_strings,
     day_number,
     orders_between,
+    positive_probability,
     rhythm,
     seasonal_clock,
     seasonal_index,
@@ -67,6 +68,8 @@ FEATURES = [
     "log_cycle", "log_expected_orders", "spend_trend", "has_last_year", "spend_trend_ly",
     "ordered_next_window_ly", "quiet_window_ly", "seasonal_lull",
 ]  # fmt: skip
+# the silence features (overdue_z, overdue_log_ratio, log_recency): FEATURES[:SILENCE]
+SILENCE = 3
 
 
 @dataclass
@@ -106,7 +109,8 @@ def _features(r: Rhythm) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     log_ratio = np.clip(_safe_log(r.recency_w) - _safe_log(cycle_w, 1.0), -5, 5)
     z = np.clip(log_ratio / r.log_spread, -6, 8)
     age = cutoff - r.first_day
-    avg_order = r.total_spend / np.maximum(r.orders, 1)
+    # floored so that orders worth nothing (free samples, replacements) keep the trends finite
+    avg_order = np.maximum(r.total_spend / np.maximum(r.orders, 1), 1e-9)
     # usual quarter: mean of the up to four whole quarters before the latest one
     n_prev = np.clip(np.floor(age / QUARTER_DAYS) - 1, 0, 4)  # whole quarters seen
     whole = np.arange(4)[None, :] < n_prev[:, None]
@@ -367,8 +371,12 @@ class HealthModel:
             rng = np.random.default_rng(self.random_state)
             picked = rng.choice(history.n_accounts, self.max_train_accounts, replace=False)
             train = history.restrict(np.sort(picked))
-        self.account_classifier_ = self._fit_level(train, clock, cutoff, level="account")
-        self.category_classifier_ = self._fit_level(train, clock, cutoff, level="category")
+        self.account_classifier_, self.account_silence_seen_ = self._fit_level(
+            train, clock, cutoff, level="account"
+        )
+        self.category_classifier_, self.category_silence_seen_ = self._fit_level(
+            train, clock, cutoff, level="category"
+        )
         self.fitted_as_of_ = as_of
         return self
 
@@ -391,8 +399,11 @@ class HealthModel:
 
     def _fit_level(
         self, h: PurchaseHistory, clock, cutoff: int, *, level: str
-    ) -> OutcomeModel | None:
+    ) -> tuple[OutcomeModel | None, np.ndarray]:
+        """The score model of one level and the longest silence (its SILENCE features) among
+        its training rows."""
         xs, ys = [], []
+        unseen = np.full(SILENCE, np.inf)
         for k in range(1, self.n_splits + 1):
             c = cutoff - k * self.horizon_days
             if c - self.new_days <= h.first_day:
@@ -411,17 +422,18 @@ class HealthModel:
             xs.append(matrix[eligible])
             ys.append((future[eligible] == 0).astype(int))
         if not xs:
-            return None
+            return None, unseen
         x = np.vstack(xs)
         y = np.concatenate(ys)
         if len(y) < self.min_train_rows or y.min() == y.max():
-            return None
+            return None, unseen
         if len(y) > self.max_train_rows:
             pick = np.random.default_rng(self.random_state).choice(
                 len(y), self.max_train_rows, replace=False
             )
             x, y = x[pick], y[pick]
-        return OutcomeModel(C=self.C, random_state=self.random_state).fit(x, y)
+        seen = x[:, :SILENCE].max(axis=0)
+        return OutcomeModel(C=self.C, random_state=self.random_state).fit(x, y), seen
 
     # ----------------------------------------------------------------------- scoring
 
@@ -438,7 +450,13 @@ class HealthModel:
         ]
         return np.vstack(rows) if rows else np.ones((1, 12))
 
-    def _judge(self, r: Rhythm, classifier: OutcomeModel | None, cutoff: int) -> _Judged:
+    def _judge(
+        self,
+        r: Rhythm,
+        classifier: OutcomeModel | None,
+        cutoff: int,
+        silence_seen: np.ndarray | None = None,
+    ) -> _Judged:
         matrix, named = _features(r)
         status = np.full(len(r.entity), "healthy", dtype=object)
         repeat = r.orders >= 2
@@ -476,6 +494,13 @@ class HealthModel:
         overdue = (z >= self.slip_z) & ~lull
         if classifier is not None:
             score = classifier.probability(matrix)
+            # silences longer than any in the training rows (a young book, or one cohort that
+            # all started together): the trees are flat beyond what they saw, the linear model
+            # keeps ranking longer silences higher
+            if silence_seen is not None:
+                beyond = (matrix[:, :SILENCE] > silence_seen).any(axis=1)
+                if beyond.any():
+                    score[beyond] = positive_probability(classifier.logistic_, matrix[beyond])
             # an overdue rhythm that the learnt model finds unremarkable is only worth a watch
             weak = overdue & (score < self.min_flag_score) & ~slip_drop
             watch = watch | weak
@@ -536,11 +561,13 @@ class HealthModel:
             self._rhythm_accounts(history, clock, cutoff, self.account_spread_),
             self.account_classifier_,
             cutoff,
+            getattr(self, "account_silence_seen_", None),  # models pickled before it was kept
         )
         cat = self._judge(
             self._rhythm_categories(history, clock, cutoff, self.category_spread_),
             self.category_classifier_,
             cutoff,
+            getattr(self, "category_silence_seen_", None),  # models pickled before it was kept
         )
         return _frames(history, acc, cat, self.category_share)
 

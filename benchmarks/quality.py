@@ -1,12 +1,13 @@
 """Quality benchmark: slipping detection and pitch on a time split of an order history.
 
-    .venv/bin/python -m benchmarks.quality [--dataset northwind demo] [--horizon 90]
+    .venv/bin/python -m benchmarks.quality [--dataset northwind cdnow demo] [--horizon 90]
+        [--cutoff YYYY-MM-DD]
         [--generate ACCOUNTS | --demo-dir var/demo --store-url URL] [--out FILE.md]
 
-The history up to a cutoff (``horizon`` days before its last day) is all any method sees.
-Slipping: among repeat customers at the cutoff (two or more order days), the positive class is
-"no order in the holdout window"; ROC-AUC and precision at the top 10% for our HealthModel
-score, the recency rule and BG/NBD 1 - P(alive). Pitch: recall@5 of the categories each
+The history up to a cutoff (``horizon`` days before its last day, or ``--cutoff``) is all any
+method sees. Slipping: among repeat customers at the cutoff (two or more order days), the
+positive class is "no order in the holdout window"; ROC-AUC and precision at the top 10% for
+our HealthModel score, the recency rule and BG/NBD 1 - P(alive). Pitch: recall@5 of the categories each
 account buys for the first time in the holdout, for our PeerRecommender ranking, category
 popularity, item co-occurrence and implicit ALS. On demo data, the planted truth is also
 scored: precision/recall of flagged accounts against planted defections, and how many planted
@@ -32,6 +33,7 @@ from analytics.recommend import PeerRecommender
 from benchmarks import baselines
 
 NORTHWIND = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "northwind"
+CDNOW = Path(__file__).resolve().parents[1] / "samples" / "cdnow" / "CDNOW_master.txt.gz"
 
 
 @dataclass
@@ -61,6 +63,29 @@ def load_northwind(folder: Path = NORTHWIND) -> Dataset:
     accounts = customers.rename(columns={"customer_id": "account_id", "company_name": "name"})
     accounts["segment"] = accounts["country"]
     return Dataset("northwind", lines, accounts[["account_id", "name", "segment"]])
+
+
+def load_cdnow(path: Path = CDNOW) -> Dataset:
+    """The CDNOW transaction log (samples/cdnow) in the store.frames shape: consumers are
+    accounts, each transaction one order (and one order line) of the single category "CDs".
+    Nothing honest can be said about segment or industry, so accounts have neither."""
+    raw = pd.read_csv(
+        path, sep=r"\s+", dtype={"customer_id": str, "date": str}, compression="infer"
+    )
+    lines = pd.DataFrame(
+        {
+            "account_id": raw["customer_id"],
+            "order_id": np.arange(1, len(raw) + 1),
+            "order_date": pd.to_datetime(raw["date"], format="%Y%m%d"),
+            "product_id": "CD",
+            "category": "CDs",
+            "quantity": raw["number_of_cds"].astype(float),
+            "amount": raw["dollar_value"].astype(float),
+        }
+    )
+    ids = np.sort(lines["account_id"].unique())
+    accounts = pd.DataFrame({"account_id": ids, "name": "CDNOW customer " + ids})
+    return Dataset("cdnow", lines, accounts)
 
 
 def load_demo(demo_dir: Path, store_url: str | None = None) -> Dataset:
@@ -315,19 +340,26 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def run(data: Dataset, horizon: int) -> str:
+def run(data: Dataset, horizon: int, cutoff: pd.Timestamp | None = None) -> str:
+    """All tables of one dataset, cut at ``cutoff`` (default: its last order day minus the
+    holdout)."""
     last = data.order_lines["order_date"].max()
-    cutoff = last - pd.Timedelta(days=horizon)
+    if cutoff is None:
+        cutoff = last - pd.Timedelta(days=horizon)
+    if cutoff + pd.Timedelta(days=horizon) > last:
+        raise SystemExit(f"cutoff {cutoff.date()} + {horizon} days is past the last order day")
     slip = evaluate_slipping(data, cutoff, horizon)
-    pitch = evaluate_pitch(data, cutoff, horizon)
     n_lines, n_acc = len(data.order_lines), data.order_lines["account_id"].nunique()
     parts = [
         f"## {data.name}: {n_acc} accounts, {n_lines} order lines, cutoff {cutoff.date()}, holdout {horizon} days\n",
         "### Slipping: no order in the holdout window, repeat customers\n",
         markdown(slip),
-        "\n### Pitch: categories first bought in the holdout\n",
-        markdown(pitch),
     ]
+    if data.order_lines["category"].nunique() > 1:
+        pitch = evaluate_pitch(data, cutoff, horizon)
+        parts += ["\n### Pitch: categories first bought in the holdout\n", markdown(pitch)]
+    else:
+        parts.append("\nPitch: not applicable (a single category, nothing to cross-sell).")
     if data.planted is not None:
         parts += ["\n### Planted truth (full history)\n", markdown(evaluate_planted(data, last))]
     return "\n".join(parts) + "\n"
@@ -352,9 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--dataset", choices=["northwind", "demo"], nargs="+", default=["northwind"]
+        "--dataset", choices=["northwind", "cdnow", "demo"], nargs="+", default=["northwind"]
     )
     parser.add_argument("--horizon", type=int, default=90)
+    parser.add_argument(
+        "--cutoff",
+        type=pd.Timestamp,
+        help="an earlier cutoff (default: the last order day minus the horizon)",
+    )
     parser.add_argument("--demo-dir", type=Path, default=Path("var/demo"))
     parser.add_argument(
         "--store-url", help="database of the demo data (default: the configured store)"
@@ -373,11 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.dataset:
         if name == "northwind":
             data = load_northwind()
+        elif name == "cdnow":
+            data = load_cdnow()
         elif args.generate:
             data = generate_demo_dataset(args.generate, args.end_date, args.seed)
         else:
             data = load_demo(args.demo_dir, args.store_url)
-        tables.append(run(data, args.horizon))
+        tables.append(run(data, args.horizon, args.cutoff))
         print(tables[-1])
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -236,3 +236,54 @@ def test_shrinking_category_is_told_apart_from_a_stopped_one():
         "still orders Cleaning Supplies (last 3 days ago), but spend on it is down 90% "
         "vs its usual quarter"
     )
+
+
+def test_repeat_orders_worth_nothing_get_a_finite_learnt_score():
+    # free replacement or sample orders: a repeat account whose every order is 0.00 must not
+    # turn its features into NaN (which would break learning and scoring)
+    rng = np.random.default_rng(5)
+    rows = []
+    for account in range(60):
+        cycle = int(rng.integers(7, 30))
+        stop = D(2024, 6, 1) if account % 2 else D(2025, 1, 1)
+        amount = 0.0 if account < 4 else 100.0
+        day = D(2023, 1, 1) + dt.timedelta(days=int(rng.integers(0, cycle)))
+        while day <= stop:
+            rows.append((account, day, "Disposables", amount))
+            day += dt.timedelta(days=cycle + int(rng.integers(-2, 3)))
+    lines = _lines(rows)
+    model = HealthModel().fit(lines, as_of=D(2024, 9, 30))
+    assert model.account_classifier_ is not None
+    got = model.predict(lines, as_of=D(2024, 9, 30)).set_index("account_id").sort_index()
+    assert np.isfinite(got["score"]).all()
+    assert got.loc[[1, 3], "score"].min() > got.loc[[0, 2], "score"].max()
+
+
+def test_silences_longer_than_any_in_training_keep_ranking_by_silence():
+    # one cohort that all started together: at every earlier cutoff the learnt model sees
+    # silences of at most a few months, so at scoring time the longest silences are beyond its
+    # training rows; they must still rank above shorter ones (the trees alone are flat there)
+    rng = np.random.default_rng(11)
+    rows = []
+    for account in range(300):
+        start = D(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 30)))
+        stop = start + dt.timedelta(days=int(rng.integers(20, 520)))
+        day = start
+        while day <= stop:
+            rows.append((account, day, "CDs", 20.0))
+            day += dt.timedelta(days=int(rng.integers(10, 40)))
+    lines = _lines(rows)
+    as_of = D(2025, 6, 30)
+    model = HealthModel(horizon_days=180).fit(lines, as_of=as_of)
+    assert model.account_classifier_ is not None
+    seen = model.account_silence_seen_
+    got = model.predict(lines, as_of=as_of).set_index("account_id")
+    silent = got["days_since_last_order"]
+    beyond = got[(silent > np.expm1(seen[2])) & (got["orders"] >= 2)]
+    assert len(beyond) >= 10
+    # beyond the training range the score still grows with the silence
+    assert beyond["score"].corr(beyond["days_since_last_order"], method="spearman") > 0.5
+    # the same model without the guard: the trees' flat tail hides it
+    model.account_silence_seen_ = None
+    flat = model.predict(lines, as_of=as_of).set_index("account_id").loc[beyond.index]
+    assert flat["score"].corr(flat["days_since_last_order"], method="spearman") < 0.5
