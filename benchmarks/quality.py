@@ -32,7 +32,7 @@ from analytics.health import FLAGGED, HealthModel
 from analytics.recommend import PeerRecommender
 from benchmarks import baselines
 
-NORTHWIND = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "northwind"
+NORTHWIND = Path(__file__).resolve().parents[1] / "samples" / "northwind"
 CDNOW = Path(__file__).resolve().parents[1] / "samples" / "cdnow" / "CDNOW_master.txt.gz"
 
 
