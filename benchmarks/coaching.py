@@ -27,6 +27,9 @@ transcripts and the annotated set, drawn with replacement):
   negation, dismissals, prompt rendering) in utterances/s;
 * live: ``LiveCoach.feed`` utterance in -> prompts out, p50/p99/p99.9 latency.
 Targets (DESIGN.md section 5): live p99 <= 5 ms; batch >= 10,000 utterances/s per core.
+
+The report ends with the held-out test of a learned classifier beside the trackers
+(``benchmarks.coaching_classifier``, not adopted), copied from its own report.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ANNOTATED = ROOT / "tests" / "fixtures" / "coaching" / "annotated.yml"
 SHARED = ROOT / "samples" / "transcripts"
 RESULTS = ROOT / "benchmarks" / "results" / "coaching.md"
+CLASSIFIER_RESULTS = ROOT / "benchmarks" / "results" / "coaching_classifier.md"
 SPLITS = ("tune", "held_out", "blind", "blind2", "blind3", "blind4")
 
 # First scores of the blind sets, from the commits that added them (the trackers then in
@@ -304,6 +308,26 @@ def speed_markdown(r: dict[str, float]) -> list[str]:
     ]
 
 
+def classifier_markdown(path: Path = CLASSIFIER_RESULTS) -> list[str]:
+    """The held-out test of a learned component beside the trackers (benchmarks/
+    coaching_classifier.py), copied from its last written report."""
+    lines = [
+        "## Learned component beside the trackers (held-out test)",
+        "",
+        "Per-category logistic regression on lemma 1-2-grams (negation-marked with the "
+        "trackers' cues, window and clause breaks) and character 3-5-grams, same side rules, "
+        "vetoed by any dismissal of its category, firing only above a probability chosen by "
+        "leave-one-split-out cross-validation on the training splits. Each test puts it "
+        "beside the trackers as they were before the scored split was used, trained without "
+        "that split; the patterns-alone column re-scores those trackers and equals the first "
+        "score recorded above. Method details: the docstring of benchmarks/coaching_classifier.py.",
+        "",
+    ]
+    if not path.is_file():
+        return [*lines, "(no report yet: run `python -m benchmarks.coaching_classifier`)", ""]
+    return [*lines, path.read_text("utf-8").rstrip("\n"), ""]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--utterances", type=int, default=50_000)
@@ -334,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         *speed_markdown(results),
         "",
+        *classifier_markdown(),
     ]
     text = "\n".join(lines)
     print(text)
