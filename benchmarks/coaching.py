@@ -15,7 +15,9 @@ trackers fires. Precision and recall per category, per split:
 * ``blind3``    written against the third version without reading its patterns, committed
                 before it was first scored; its misses guided the fourth version;
 * ``blind4``    written against the fourth version without reading its patterns, committed
-                before it was first scored; its misses guided the fifth version. The first
+                before it was first scored; its misses guided the fifth version;
+* ``blind5``    written against the fifth version without reading its patterns, committed
+                before it was first scored; its misses guided the sixth version. The first
                 scores of the blind sets, not their current scores, estimate unseen phrasing.
 
 Speed, all in one process on one core, on a corpus of real utterances (the sample
@@ -62,7 +64,7 @@ ANNOTATED = ROOT / "tests" / "fixtures" / "coaching" / "annotated.yml"
 SHARED = ROOT / "samples" / "transcripts"
 RESULTS = ROOT / "benchmarks" / "results" / "coaching.md"
 CLASSIFIER_RESULTS = ROOT / "benchmarks" / "results" / "coaching_classifier.md"
-SPLITS = ("tune", "held_out", "blind", "blind2", "blind3", "blind4")
+SPLITS = ("tune", "held_out", "blind", "blind2", "blind3", "blind4", "blind5")
 
 # First scores of the blind sets, from the commits that added them (the trackers then in
 # force). Kept here because those versions no longer exist in the working tree.
@@ -102,6 +104,15 @@ FIRST_SCORES = {
         "timeline": (0.56, 0.38),
         "next_steps": (0.83, 0.91),
         "churn_risk": (1.00, 0.30),
+    },
+    "blind5, first score (trackers v5 = 7a51d01)": {
+        "pricing": (0.67, 0.60),
+        "budget": (0.78, 0.47),
+        "competitor": (1.00, 0.53),
+        "decision_process": (0.80, 0.50),
+        "timeline": (0.71, 0.71),
+        "next_steps": (0.78, 0.64),
+        "churn_risk": (1.00, 0.40),
     },
 }
 

@@ -647,10 +647,38 @@ class TrackerSet:
             self._uses["patterns"] = True
         for number, pattern in enumerate(spec.patterns, start=1):
             try:
-                self._patterns.add(key, pattern)
+                self._patterns.add(key, self._lemma_aligned(pattern))
             except ValueError as exc:
                 raise TrackerConfigError(f"{what}: pattern #{number} is invalid: {exc}") from exc
             self._uses["patterns"] = True
+
+    def _lemma_aligned(self, pattern: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+        """``pattern`` with every ``LEMMA`` value also in the form the lemmatizer gives it.
+
+        Phrases are lemmatised by the same pipeline as the text, so "meeting" in a phrase
+        finds "meeting" in an utterance. A pattern's ``LEMMA`` values are written by hand:
+        the lookup table turns some of them into another word ("number" -> "numb",
+        "meeting" -> "meet", "agenda" -> "agendum"), and without this such a value would
+        never match the very word it names.
+        """
+        table = self.lemmatizer.lookups.get_table("lemma_lookup", {})
+        aligned = []
+        for token in pattern:
+            value = token.get("LEMMA")
+            if isinstance(value, str):
+                words = [value]
+            elif isinstance(value, Mapping) and set(value) == {"IN"}:
+                words = [str(v) for v in value["IN"]]
+            else:
+                aligned.append(token)
+                continue
+            extra = [table.get(w.lower(), w.lower()) for w in words]
+            extra = [w for w in dict.fromkeys(extra) if w not in words]
+            if not extra:
+                aligned.append(token)
+                continue
+            aligned.append({**token, "LEMMA": {"IN": [*words, *extra]}})
+        return tuple(aligned)
 
     def _phrase_docs(self, phrases: Sequence[str], what: str) -> list[Doc]:
         docs = list(self.nlp.pipe(phrases))
@@ -676,7 +704,7 @@ class TrackerSet:
             self._dismissal_phrases.add(key, self._phrase_docs(phrases, what))
         for number, pattern in enumerate(patterns, start=1):
             try:
-                self._dismissals.add(key, pattern)
+                self._dismissals.add(key, self._lemma_aligned(pattern))
             except ValueError as exc:
                 raise TrackerConfigError(f"{what}: pattern #{number} is invalid: {exc}") from exc
 

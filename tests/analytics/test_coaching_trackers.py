@@ -126,6 +126,32 @@ def test_managers_trackers_need_no_code():
     assert "security" in trackers.config.categories
 
 
+def test_pattern_lemmas_match_the_words_they_name():
+    # the lookup table lemmatises "number" to "numb" and "meeting" to "meet"; a pattern
+    # written with the word itself must still find it, as a phrase would
+    spec = tracker_from_dict(
+        {
+            "name": "figures",
+            "category": "figures",
+            "side": "any",
+            "prompt": "Figures ({phrase}).",
+            "patterns": [
+                [{"LOWER": "better"}, {"LEMMA": "number"}],
+                [{"LOWER": "the"}, {"LEMMA": {"IN": ["meeting", "agenda"]}}],
+            ],
+        }
+    )
+    trackers = TrackerSet(load_tracker_config().with_trackers([spec]))
+    for text, phrase in [
+        ("We'd need a better number on the liners.", "better number"),
+        ("Can you send the agenda?", "the agenda"),
+        ("Before the meeting, let me check.", "the meeting"),
+        ("Better numbers would help.", "Better numbers"),
+    ]:
+        hits = trackers.match(trackers.make_doc(text), False)
+        assert [h.phrase for h in hits if h.tracker.name == "figures"] == [phrase], text
+
+
 def test_extra_tracker_file_and_yaml_words_like_no_stay_words(tmp_path):
     path = tmp_path / "mine.yml"
     path.write_text(
