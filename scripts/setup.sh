@@ -68,7 +68,5 @@ fi
 
 # --- store and model ---------------------------------------------------------------
 .venv/bin/salesbot migrate
-if .venv/bin/salesbot --help 2>/dev/null | grep -q " train "; then
-  .venv/bin/salesbot train
-fi
+.venv/bin/salesbot train
 say "setup complete"
