@@ -17,7 +17,9 @@ trackers fires. Precision and recall per category, per split:
 * ``blind4``    written against the fourth version without reading its patterns, committed
                 before it was first scored; its misses guided the fifth version;
 * ``blind5``    written against the fifth version without reading its patterns, committed
-                before it was first scored; its misses guided the sixth version. The first
+                before it was first scored; its misses guided the sixth version;
+* ``blind6``    written against the sixth version without reading its patterns, committed
+                before it was first scored; its misses guided the seventh version. The first
                 scores of the blind sets, not their current scores, estimate unseen phrasing.
 
 Speed, all in one process on one core, on a corpus of real utterances (the sample
@@ -64,7 +66,7 @@ ANNOTATED = ROOT / "tests" / "fixtures" / "coaching" / "annotated.yml"
 SHARED = ROOT / "samples" / "transcripts"
 RESULTS = ROOT / "benchmarks" / "results" / "coaching.md"
 CLASSIFIER_RESULTS = ROOT / "benchmarks" / "results" / "coaching_classifier.md"
-SPLITS = ("tune", "held_out", "blind", "blind2", "blind3", "blind4", "blind5")
+SPLITS = ("tune", "held_out", "blind", "blind2", "blind3", "blind4", "blind5", "blind6")
 
 # First scores of the blind sets, from the commits that added them (the trackers then in
 # force). Kept here because those versions no longer exist in the working tree.
@@ -113,6 +115,15 @@ FIRST_SCORES = {
         "timeline": (0.71, 0.71),
         "next_steps": (0.78, 0.64),
         "churn_risk": (1.00, 0.40),
+    },
+    "blind6, first score (trackers v6 = 52d7194)": {
+        "pricing": (0.73, 0.62),
+        "budget": (0.88, 0.54),
+        "competitor": (0.89, 0.47),
+        "decision_process": (0.75, 0.56),
+        "timeline": (0.86, 0.43),
+        "next_steps": (0.77, 0.71),
+        "churn_risk": (1.00, 0.46),
     },
 }
 
