@@ -31,8 +31,8 @@ TRAINING = [
 def _vocabulary(**lookups: Any) -> Vocabulary:
     return learn_vocabulary(
         TRAINING,
-        company_words=lookups.get("company_words", ["Kitchen", "Diner", "Bakery", "Union"]),
-        person_names=lookups.get("person_names", ["Juniper", "Thaddeus", "Marisol"]),
+        company_words=lookups.get("company_words", ["Kitchen", "Diner", "Bakery", "Bank"]),
+        person_names=lookups.get("person_names", ["Corvina", "Evander", "Marisol"]),
         places=lookups.get("places", ["Lisbon"]),
         account_names=lookups.get("account_names", ["Marisol"]),
     )
@@ -71,18 +71,18 @@ def test_context_vocabulary_is_the_words_around_names():
 
 
 def test_pieces_joined_by_a_connector_become_one_name():
-    assert _accounts("brief me on Juniper's Kitchen before my visit", "Juniper", "Kitchen") == [
-        "Juniper's Kitchen"
+    assert _accounts("brief me on Corvina's Kitchen before my visit", "Corvina", "Kitchen") == [
+        "Corvina's Kitchen"
     ]
     assert _accounts("catch me up on Highway 12 Diner", "Highway", "Diner") == ["Highway 12 Diner"]
     assert _accounts("tell me about quarry bend co", "quarry", "co") == ["quarry bend co"]
 
 
 def test_two_known_accounts_joined_by_and_stay_apart():
-    vocabulary = _vocabulary(account_names=["Tamsin Foods", "Oxley Farms"])
-    text = "compare Tamsin Foods and Oxley Farms"
-    assert _accounts(text, "Tamsin Foods", "Oxley Farms", vocabulary=vocabulary) == [
-        "Tamsin Foods",
+    vocabulary = _vocabulary(account_names=["Wrenley Foods", "Oxley Farms"])
+    text = "compare Wrenley Foods and Oxley Farms"
+    assert _accounts(text, "Wrenley Foods", "Oxley Farms", vocabulary=vocabulary) == [
+        "Wrenley Foods",
         "Oxley Farms",
     ]
 
@@ -96,8 +96,8 @@ def test_a_name_cut_at_its_joining_word_or_suffix_is_extended():
     assert _accounts("what did i miss on the 7 Gables Diner call", "Gables Diner") == [
         "7 Gables Diner"
     ]
-    assert _accounts("what should i pitch to glenmoor farmers credit union", "farmers credit union") == [
-        "glenmoor farmers credit union"
+    assert _accounts("what should i pitch to glenmoor farmers savings bank", "farmers savings bank") == [
+        "glenmoor farmers savings bank"
     ]  # fmt: skip
     assert _accounts("what should i pitch to Ostry Group Inc", "Ostry") == ["Ostry Group Inc"]
 
@@ -106,9 +106,9 @@ def test_context_words_are_not_taken_into_a_name():
     assert _accounts("show me the pipeline for Vellum Kitchen", "Vellum Kitchen") == [
         "Vellum Kitchen"
     ]
-    assert _accounts("pitch to tamsin foods please", "tamsin foods") == ["tamsin foods"]
+    assert _accounts("pitch to wrenley foods please", "wrenley foods") == ["wrenley foods"]
     # a typo of a context word is not a name either
-    assert _accounts("givve me an overview of tamsin foods", "tamsin foods") == ["tamsin foods"]
+    assert _accounts("givve me an overview of wrenley foods", "wrenley foods") == ["wrenley foods"]
     assert _accounts("how do i grow Brackwater Mills's orders", "Brackwater Mills's") == [
         "Brackwater Mills"
     ]
@@ -118,10 +118,10 @@ def test_context_words_are_not_taken_into_a_name():
 
 
 def test_first_names_and_places_alone_are_not_accounts():
-    assert _accounts("digest for Thaddeus's team", "Thaddeus") == []
+    assert _accounts("digest for Evander's team", "Evander") == []
     assert _accounts("what's the weather in Lisbon", "Lisbon") == []
     assert _accounts("how is Oriel's attainment looking", "Oriel") == []
-    assert _accounts("what's the win rate for Juniper Ashdown", "Ashdown") == []
+    assert _accounts("what's the win rate for Corvina Ashdown", "Ashdown") == []
     # a first name that is a known account stays; an unknown name before "'s pipeline" too
     assert _accounts("overview of Marisol", "Marisol") == ["Marisol"]
     assert _accounts("what's in Tamberlin's pipeline", "Tamberlin") == ["Tamberlin"]
@@ -143,8 +143,8 @@ def test_other_entities_are_kept_and_bound_the_extension():
 
 
 def test_merged_spans_keep_the_lowest_confidence():
-    text = "brief me on Juniper's Kitchen"
-    entities = [_account(text, "Juniper", 0.9), _account(text, "Kitchen", 0.6)]
+    text = "brief me on Corvina's Kitchen"
+    entities = [_account(text, "Corvina", 0.9), _account(text, "Kitchen", 0.6)]
     (merged,) = repair_accounts(text, entities, _vocabulary())
     assert merged["confidence_entity"] == 0.6
     assert (merged["start"], merged["end"]) == (12, 29)
@@ -175,13 +175,13 @@ COMPONENT_ROUND_TRIP = textwrap.dedent(
         training_examples=[Message(data={"text": text, "intent": "ask_pitch", "entities": [
             {"entity": "account", "start": 16, "end": 31, "value": "Larkspur Bakery"}]})],
         lookup_tables=[{"name": "company_word", "elements": ["Kitchen", "Bakery"]},
-                       {"name": "person_name", "elements": ["Thaddeus"]}],
+                       {"name": "person_name", "elements": ["Evander"]}],
     )
     AccountSpanRepair.create({}, storage, resource, context).train(data)
     component = AccountSpanRepair.load({}, storage, resource, context)
     out = []
-    for text, values in [("pitch ideas for Juniper's Kitchen please", ["Juniper", "Kitchen"]),
-                         ("pitch ideas for Thaddeus's team", ["Thaddeus"])]:
+    for text, values in [("pitch ideas for Corvina's Kitchen please", ["Corvina", "Kitchen"]),
+                         ("pitch ideas for Evander's team", ["Evander"])]:
         entities = [{"entity": "account", "start": text.index(v), "end": text.index(v) + len(v),
                      "value": v, "extractor": "DIETClassifier", "confidence_entity": 0.8}
                     for v in values]
@@ -210,7 +210,7 @@ def test_the_component_trains_loads_and_runs_in_rasa(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [["Juniper's Kitchen"], []]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [["Corvina's Kitchen"], []]
 
 
 def test_what_follows_a_reps_name_is_learned():
