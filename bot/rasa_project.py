@@ -9,7 +9,8 @@ the Rasa version names the model (``<home>/rasa/models/salesbot-<fingerprint>.ta
 only when no model with the current fingerprint exists.
 
 Rasa runs in its own virtual environment (``.venv-rasa``, Python 3.10) as a subprocess;
-nothing here imports it.
+nothing here imports it. Rasa imports our custom NLU components (``nlu/components/``) from
+the repository: every Rasa process gets the environment of :func:`rasa_child_environment`.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ class RasaProject:
     @property
     def data_dir(self) -> Path:
         return self.source_dir / "nlu" / "data"
+
+    @property
+    def components_dir(self) -> Path:
+        """The custom NLU components ``config.yml`` names (``nlu.components.*``)."""
+        return self.source_dir / "nlu" / "components"
 
     @property
     def work_dir(self) -> Path:
@@ -282,6 +288,15 @@ def build_training_dir(project: RasaProject, vocabulary: StoreVocabulary) -> dic
     shutil.copytree(project.data_dir, data)
     shutil.copyfile(project.config_file, work / "config.yml")
     shutil.copyfile(project.domain_file, work / "domain.yml")
+    # a copy of the custom components' code, only so that the fingerprint covers it (Rasa
+    # imports them from the repository)
+    components = work / "components"
+    if components.exists():
+        shutil.rmtree(components)
+    if project.components_dir.is_dir():
+        components.mkdir()
+        for source in sorted(project.components_dir.glob("*.py")):
+            shutil.copyfile(source, components / source.name)
 
     lookups = data / "lookups"
     lookups.mkdir(exist_ok=True)
@@ -316,6 +331,7 @@ def _training_files(work: Path) -> Iterator[Path]:
     yield work / "config.yml"
     yield work / "domain.yml"
     yield from sorted(p for p in (work / "data").rglob("*") if p.is_file())
+    yield from sorted((work / "components").glob("*.py"))
 
 
 def training_fingerprint(work: Path, rasa_version: str) -> str:
@@ -398,17 +414,31 @@ def _training_lock(project: RasaProject) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def rasa_child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """What every Rasa process we start needs on top of ``base`` (default: ``os.environ``):
+    the repository root on PYTHONPATH, so that Rasa can import the custom components
+    ``config.yml`` names (``nlu.components.*``), no telemetry (no network), quiet TensorFlow.
+
+    Only the changed variables are returned, for a supervised child's ``env`` (merged over
+    ``os.environ`` by the supervisor); :func:`rasa_environment` is the whole environment.
+    """
+    base = dict(os.environ) if base is None else base
+    root = str(source_root())
+    paths = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    return {
+        "PYTHONPATH": os.pathsep.join([root, *paths]),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
 def rasa_environment() -> dict[str, str]:
-    """Environment for Rasa subprocesses: no telemetry (no network), quiet TensorFlow."""
+    """The whole environment for a Rasa subprocess: ``os.environ`` and
+    :func:`rasa_child_environment`."""
     env = dict(os.environ)
-    env.update(
-        {
-            "RASA_TELEMETRY_ENABLED": "false",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "PYTHONWARNINGS": "ignore",
-        }
-    )
+    env.update(rasa_child_environment(env))
     return env
 
 

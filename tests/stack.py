@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from bot.cli.serve import current_model
 from bot.rasa_endpoints import write_endpoints
+from bot.rasa_project import rasa_child_environment
 from bot.settings import Settings
 from bot.supervisor import Child, ChildSpec, is_healthy
 from store.db import make_engine
@@ -179,7 +180,7 @@ def start_stack(
                 str(credentials),
             ],
             health_url=f"{rasa_url}/status",
-            env={**env, "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+            env={**env, **rasa_child_environment()},
         ),
         ChildSpec(
             name="bot",

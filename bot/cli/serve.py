@@ -94,7 +94,7 @@ def child_specs(settings: Settings, *, model: Path, secret: str) -> list[ChildSp
                 str(credentials),
             ],
             health_url=f"http://{host}:{rasa_port}/status",
-            env={**common_env, "SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
+            env={**common_env, **rasa_project.rasa_child_environment()},
             start_timeout=180,
         ),
         ChildSpec(

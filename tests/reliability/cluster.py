@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 from bot import messages
 from bot.cli.serve import current_model
 from bot.rasa_endpoints import write_endpoints
+from bot.rasa_project import rasa_child_environment, source_root
 from bot.settings import Settings
 from bot.supervisor import Child, ChildSpec, is_healthy
 from render import blocks as bk
@@ -471,6 +472,11 @@ def start_cluster(
             "PYTHONUNBUFFERED": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            # the replicas run from their own folders: without this, `python -m bot.cli`
+            # imports the checkout the virtual environment was installed from, not this one
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(source_root()), os.environ.get("PYTHONPATH", "")) if p
+            ),
         }
         env_a = {
             **common,
@@ -515,7 +521,7 @@ def start_cluster(
                     "-m", str(model), "--endpoints", str(endpoints), "--credentials", str(credentials),
                 ],
                 health_url=url["rasa_b"] + "/status",
-                env=env_b,
+                env={**env_b, **rasa_child_environment()},
             ),
             ChildSpec(
                 name="bot",

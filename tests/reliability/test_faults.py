@@ -219,6 +219,12 @@ def test_a_crashed_rasa_is_restarted_and_the_conversation_resumes_where_it_was(c
     replica B carries the same conversation on, and after ``salesbot serve`` restarted
     Rasa A the follow-up is answered there from the shared tracker store."""
     d, a, b = cluster.driver, cluster.a, cluster.b
+    restart = httpx.post(
+        f"{a.rasa_url}/conversations/slack:{JORDAN}/tracker/events",
+        json={"event": "restart"},
+        timeout=30,
+    )  # a fresh conversation: other tests on the shared cluster left an account in context
+    restart.raise_for_status()
     asked = d.ask(a.bot_url, JORDAN, "what should I pitch?")
     assert_answered(asked)
     assert "which account" in asked.text.lower()
