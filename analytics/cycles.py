@@ -493,6 +493,11 @@ class OutcomeModel:
     histogram gradient-boosting classifier, which picks up interactions the linear model
     misses. The average keeps the linear model's stability on small books.
 
+    With ``linear_beyond`` = k, the first k features extrapolate: a row above the largest
+    training value of any of them is scored by the logistic regression alone, because the
+    trees are flat beyond what they saw while the linear model keeps ranking further values
+    higher (e.g. silences longer than any in a young book's history).
+
     sklearn-style: ``__init__`` stores parameters, ``fit(x, y)`` returns ``self``;
     :meth:`probability` gives P(y = 1).
     """
@@ -507,6 +512,7 @@ class OutcomeModel:
         max_leaf_nodes: int = 15,
         min_samples_leaf: int = 40,
         random_state: int = 0,
+        linear_beyond: int = 0,
     ) -> None:
         self.C = C
         self.min_boost_rows = min_boost_rows
@@ -515,12 +521,17 @@ class OutcomeModel:
         self.learning_rate = learning_rate
         self.min_samples_leaf = min_samples_leaf
         self.random_state = random_state
+        self.linear_beyond = linear_beyond
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> OutcomeModel:
         self.logistic_ = make_pipeline(
             StandardScaler(), LogisticRegression(C=self.C, max_iter=1000)
         )
         self.boosted_: HistGradientBoostingClassifier | None = None
+        # the training range of the extrapolating features
+        self.seen_max_: np.ndarray | None = (
+            x[:, : self.linear_beyond].max(axis=0) if self.linear_beyond else None
+        )
         with single_threaded():
             self.logistic_.fit(x, y)
             if len(y) >= self.min_boost_rows:
@@ -536,10 +547,15 @@ class OutcomeModel:
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         """P(y = 1) for each row of ``x``."""
-        p = positive_probability(self.logistic_, x)
-        if self.boosted_ is not None and len(x):
-            with single_threaded():
-                p = 0.5 * (p + self.boosted_.predict_proba(x)[:, 1])
+        linear = positive_probability(self.logistic_, x)
+        if self.boosted_ is None or not len(x):
+            return linear
+        with single_threaded():
+            p = 0.5 * (linear + self.boosted_.predict_proba(x)[:, 1])
+        seen = getattr(self, "seen_max_", None)  # models pickled before it was kept
+        if seen is not None:
+            beyond = (x[:, : len(seen)] > seen).any(axis=1)
+            p[beyond] = linear[beyond]
         return p
 
 

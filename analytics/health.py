@@ -44,7 +44,6 @@ from analytics.cycles import (
     date_strings,
     day_number,
     orders_between,
-    positive_probability,
     rhythm,
     seasonal_clock,
     seasonal_index,
@@ -371,12 +370,8 @@ class HealthModel:
             rng = np.random.default_rng(self.random_state)
             picked = rng.choice(history.n_accounts, self.max_train_accounts, replace=False)
             train = history.restrict(np.sort(picked))
-        self.account_classifier_, self.account_silence_seen_ = self._fit_level(
-            train, clock, cutoff, level="account"
-        )
-        self.category_classifier_, self.category_silence_seen_ = self._fit_level(
-            train, clock, cutoff, level="category"
-        )
+        self.account_classifier_ = self._fit_level(train, clock, cutoff, level="account")
+        self.category_classifier_ = self._fit_level(train, clock, cutoff, level="category")
         self.fitted_as_of_ = as_of
         return self
 
@@ -399,11 +394,11 @@ class HealthModel:
 
     def _fit_level(
         self, h: PurchaseHistory, clock, cutoff: int, *, level: str
-    ) -> tuple[OutcomeModel | None, np.ndarray]:
-        """The score model of one level and the longest silence (its SILENCE features) among
-        its training rows."""
+    ) -> OutcomeModel | None:
+        """The score model of one level; its SILENCE features extrapolate linearly beyond the
+        longest silences of its training rows (a young book, or one cohort that all started
+        together)."""
         xs, ys = [], []
-        unseen = np.full(SILENCE, np.inf)
         for k in range(1, self.n_splits + 1):
             c = cutoff - k * self.horizon_days
             if c - self.new_days <= h.first_day:
@@ -422,18 +417,19 @@ class HealthModel:
             xs.append(matrix[eligible])
             ys.append((future[eligible] == 0).astype(int))
         if not xs:
-            return None, unseen
+            return None
         x = np.vstack(xs)
         y = np.concatenate(ys)
         if len(y) < self.min_train_rows or y.min() == y.max():
-            return None, unseen
+            return None
         if len(y) > self.max_train_rows:
             pick = np.random.default_rng(self.random_state).choice(
                 len(y), self.max_train_rows, replace=False
             )
             x, y = x[pick], y[pick]
-        seen = x[:, :SILENCE].max(axis=0)
-        return OutcomeModel(C=self.C, random_state=self.random_state).fit(x, y), seen
+        return OutcomeModel(C=self.C, random_state=self.random_state, linear_beyond=SILENCE).fit(
+            x, y
+        )
 
     # ----------------------------------------------------------------------- scoring
 
@@ -455,7 +451,6 @@ class HealthModel:
         r: Rhythm,
         classifier: OutcomeModel | None,
         cutoff: int,
-        silence_seen: np.ndarray | None = None,
     ) -> _Judged:
         matrix, named = _features(r)
         status = np.full(len(r.entity), "healthy", dtype=object)
@@ -494,13 +489,6 @@ class HealthModel:
         overdue = (z >= self.slip_z) & ~lull
         if classifier is not None:
             score = classifier.probability(matrix)
-            # silences longer than any in the training rows (a young book, or one cohort that
-            # all started together): the trees are flat beyond what they saw, the linear model
-            # keeps ranking longer silences higher
-            if silence_seen is not None:
-                beyond = (matrix[:, :SILENCE] > silence_seen).any(axis=1)
-                if beyond.any():
-                    score[beyond] = positive_probability(classifier.logistic_, matrix[beyond])
             # an overdue rhythm that the learnt model finds unremarkable is only worth a watch
             weak = overdue & (score < self.min_flag_score) & ~slip_drop
             watch = watch | weak
@@ -561,13 +549,11 @@ class HealthModel:
             self._rhythm_accounts(history, clock, cutoff, self.account_spread_),
             self.account_classifier_,
             cutoff,
-            getattr(self, "account_silence_seen_", None),  # models pickled before it was kept
         )
         cat = self._judge(
             self._rhythm_categories(history, clock, cutoff, self.category_spread_),
             self.category_classifier_,
             cutoff,
-            getattr(self, "category_silence_seen_", None),  # models pickled before it was kept
         )
         return _frames(history, acc, cat, self.category_share)
 

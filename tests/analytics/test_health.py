@@ -276,7 +276,7 @@ def test_silences_longer_than_any_in_training_keep_ranking_by_silence():
     as_of = D(2025, 6, 30)
     model = HealthModel(horizon_days=180).fit(lines, as_of=as_of)
     assert model.account_classifier_ is not None
-    seen = model.account_silence_seen_
+    seen = model.account_classifier_.seen_max_
     got = model.predict(lines, as_of=as_of).set_index("account_id")
     silent = got["days_since_last_order"]
     beyond = got[(silent > np.expm1(seen[2])) & (got["orders"] >= 2)]
@@ -284,6 +284,6 @@ def test_silences_longer_than_any_in_training_keep_ranking_by_silence():
     # beyond the training range the score still grows with the silence
     assert beyond["score"].corr(beyond["days_since_last_order"], method="spearman") > 0.5
     # the same model without the guard: the trees' flat tail hides it
-    model.account_silence_seen_ = None
+    model.account_classifier_.seen_max_ = None
     flat = model.predict(lines, as_of=as_of).set_index("account_id").loc[beyond.index]
     assert flat["score"].corr(flat["days_since_last_order"], method="spearman") < 0.5
