@@ -414,6 +414,14 @@ def _training_lock(project: RasaProject) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def pythonpath_with_source_root(pythonpath: str) -> str:
+    """``pythonpath`` with this checkout first, so a child process imports this checkout's
+    code whichever one the virtual environment was installed from."""
+    root = str(source_root())
+    paths = [p for p in pythonpath.split(os.pathsep) if p and p != root]
+    return os.pathsep.join([root, *paths])
+
+
 def rasa_child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """What every Rasa process we start needs on top of ``base`` (default: ``os.environ``):
     the repository root on PYTHONPATH, so that Rasa can import the custom components
@@ -423,10 +431,8 @@ def rasa_child_environment(base: dict[str, str] | None = None) -> dict[str, str]
     ``os.environ`` by the supervisor); :func:`rasa_environment` is the whole environment.
     """
     base = dict(os.environ) if base is None else base
-    root = str(source_root())
-    paths = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
     return {
-        "PYTHONPATH": os.pathsep.join([root, *paths]),
+        "PYTHONPATH": pythonpath_with_source_root(base.get("PYTHONPATH", "")),
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",

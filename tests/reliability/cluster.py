@@ -40,7 +40,7 @@ from sqlalchemy.engine import Engine
 from bot import messages
 from bot.cli.serve import current_model
 from bot.rasa_endpoints import write_endpoints
-from bot.rasa_project import rasa_child_environment, source_root
+from bot.rasa_project import pythonpath_with_source_root, rasa_child_environment
 from bot.settings import Settings
 from bot.supervisor import Child, ChildSpec, is_healthy
 from render import blocks as bk
@@ -474,9 +474,7 @@ def start_cluster(
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             # the replicas run from their own folders: without this, `python -m bot.cli`
             # imports the checkout the virtual environment was installed from, not this one
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(source_root()), os.environ.get("PYTHONPATH", "")) if p
-            ),
+            "PYTHONPATH": pythonpath_with_source_root(os.environ.get("PYTHONPATH", "")),
         }
         env_a = {
             **common,
