@@ -35,6 +35,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from analytics.cycles import (
+    date_of,
     QUARTER_DAYS,
     YEAR_DAYS,
     OutcomeModel,
@@ -48,6 +49,21 @@ from analytics.cycles import (
     seasonal_clock,
     seasonal_index,
     single_threaded,
+)
+from analytics.activity import (
+    ACTIVITY_FEATURES,
+    BASELINES,
+    BLEND,
+    LEARNT,
+    RFM_COLUMNS,
+    Backtest,
+    Calibration,
+    activity_features,
+    boosted_probability,
+    choose_method,
+    fit_bgnbd,
+    fit_boosted,
+    ranking_quality,
 )
 from analytics.errors import ModelNotFittedError, NoOrderHistoryError
 from analytics.wording import days_text, int_text, join_clauses, money_text, percent_text
@@ -259,7 +275,13 @@ class HealthModel:
         quarter last year when known), and ``drop_z`` standard deviations below it on the
         account's own quarter-to-quarter swings, is slipping (strict, because every account is
         tested every day); ``spend_watch`` and ``drop_z - 1`` are the watch levels.
-    n_splits : earlier cutoffs (one horizon apart) used to learn the score.
+    n_splits : earlier cutoffs (one horizon apart) used to learn the category score.
+    account_splits : earlier cutoffs (a third of a horizon apart) stacked to learn the account
+        score, from the rhythm and activity features (analytics.activity).
+    slip_probability, watch_probability : an account whose score (P(no order in the horizon))
+        reaches these is slipping (when also silent past its own tolerance) / watch; the top
+        ``watch_top`` share of the ranking is at least watch, so status and score agree.
+    min_flag_orders : fewer order days than this are too little history to flag.
     max_train_accounts, max_train_rows : accounts sampled for learning, and training rows kept
         per level (keeps 100k-account batches fast).
     min_train_rows : with fewer training rows, or one outcome only, the rule-based score is used.
@@ -280,6 +302,11 @@ class HealthModel:
         drop_z: float = 3.0,
         category_share: float = 0.15,
         n_splits: int = 3,
+        account_splits: int = 12,
+        slip_probability: float = 0.5,
+        watch_probability: float = 0.35,
+        min_flag_orders: int = 3,
+        watch_top: float = 0.1,
         max_train_accounts: int = 20_000,
         max_train_rows: int = 60_000,
         min_train_rows: int = 40,
@@ -302,6 +329,11 @@ class HealthModel:
         self.drop_z = drop_z
         self.category_share = category_share
         self.n_splits = n_splits
+        self.account_splits = account_splits
+        self.slip_probability = slip_probability
+        self.watch_probability = watch_probability
+        self.min_flag_orders = min_flag_orders
+        self.watch_top = watch_top
         self.max_train_accounts = max_train_accounts
         self.max_train_rows = max_train_rows
         self.min_train_rows = min_train_rows
@@ -370,10 +402,175 @@ class HealthModel:
             rng = np.random.default_rng(self.random_state)
             picked = rng.choice(history.n_accounts, self.max_train_accounts, replace=False)
             train = history.restrict(np.sort(picked))
-        self.account_classifier_ = self._fit_level(train, clock, cutoff, level="account")
+        self.bgnbd_ = fit_bgnbd(history, cutoff, random_state=self.random_state)
+        self.account_classifier_ = self._fit_account_scorer(train, clock, cutoff)
         self.category_classifier_ = self._fit_level(train, clock, cutoff, level="category")
+        self.method_ = LEARNT
+        self.calibration_ = Calibration()
+        self.backtest_: Backtest | None = None
+        self.rfm_model_ = None
+        self._backtest(train, clock, cutoff)
+        if self.method_ in ("gradient-boosted RFM",) or (
+            self.method_ == BLEND and self.blend_with_ == "gradient-boosted RFM"
+        ):
+            self.rfm_model_ = self._fit_rfm(train, clock, cutoff)
         self.fitted_as_of_ = as_of
         return self
+
+    # ------------------------------------------------------ account score and backtest
+
+    def _account_rows(
+        self, h: PurchaseHistory, clock, cutoff: int, bgnbd
+    ) -> tuple[np.ndarray, Rhythm, np.ndarray]:
+        """Rhythm and activity features of every account with an order on or before
+        ``cutoff`` (FEATURES + ACTIVITY_FEATURES), its rhythm, and its days of silence."""
+        r = self._rhythm_accounts(h, clock, cutoff, self.account_spread_)
+        matrix, _ = _features(r)
+        act = activity_features(h, cutoff, self.horizon_days, bgnbd)
+        extra = act.matrix.copy()
+        alive = ACTIVITY_FEATURES.index("bgnbd_p_alive")
+        extra[:, alive] = np.nan_to_num(extra[:, alive], nan=1.0)
+        extra[:, alive + 1] = np.nan_to_num(extra[:, alive + 1], nan=0.5)
+        return np.column_stack([matrix, extra]), r, act.recency_days
+
+    def _training_cutoffs(self, h: PurchaseHistory, end: int) -> list[int]:
+        """Earlier cutoffs whose outcome window closes by ``end``: a third of a horizon apart,
+        ``n_splits`` of them (a year of seasons at the default 90-day horizon)."""
+        step = max(self.horizon_days // 3, 7)
+        out = []
+        for j in range(self.account_splits):
+            c = end - self.horizon_days - j * step
+            if c - self.new_days <= h.first_day:
+                break
+            out.append(c)
+        return out
+
+    def _stacked_rows(
+        self, h: PurchaseHistory, clock, end: int, columns: list[int] | None = None, splits: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for c in self._training_cutoffs(h, end)[:splits]:
+            x, r, _ = self._account_rows(h, clock, c, fit_bgnbd(h, c, random_state=self.random_state))
+            eligible = r.orders >= 2
+            future = orders_between(h.acc_code, h.acc_day, c, c + self.horizon_days, h.n_accounts)
+            xs.append(x[eligible] if columns is None else x[eligible][:, columns])
+            ys.append((future[r.entity][eligible] == 0).astype(int))
+        if not xs:
+            return np.zeros((0, 0)), np.zeros(0, dtype=int)
+        return np.vstack(xs), np.concatenate(ys)
+
+    def _fit_account_scorer(self, h: PurchaseHistory, clock, end: int) -> OutcomeModel | None:
+        """The learnt account score: rhythm and activity features stacked over the training
+        cutoffs before ``end``, outcome = no order in the following horizon."""
+        x, y = self._stacked_rows(h, clock, end)
+        if len(y) < self.min_train_rows or y.min() == y.max():
+            return None
+        if len(y) > self.max_train_rows:
+            pick = np.random.default_rng(self.random_state).choice(
+                len(y), self.max_train_rows, replace=False
+            )
+            x, y = x[pick], y[pick]
+        return OutcomeModel(
+            C=self.C, random_state=self.random_state, linear_beyond=SILENCE, max_iter=200,
+            learning_rate=0.05,
+        ).fit(x, y)  # fmt: skip
+
+    def _fit_rfm(self, h: PurchaseHistory, clock, end: int):
+        """The baseline a data scientist builds in an afternoon: gradient boosting on RFM and
+        rhythm columns, trained one horizon before ``end``."""
+        rfm = [len(FEATURES) + i for i in RFM_COLUMNS]
+        x, y = self._stacked_rows(h, clock, end, columns=rfm, splits=1)
+        if len(y) < self.min_train_rows or y.min() == y.max():
+            return None
+        return fit_boosted(x, y, self.random_state)
+
+    def _baseline_raw(self, name: str, x: np.ndarray, recency: np.ndarray, rfm_model) -> np.ndarray:
+        """A baseline's raw score (higher = more likely no order), on a scale a logistic
+        calibration can map to a probability."""
+        if name == "recency":
+            return np.log1p(recency)
+        if name == "BG/NBD":
+            p = x[:, len(FEATURES) + ACTIVITY_FEATURES.index("bgnbd_p_quiet")]
+        else:
+            rfm = [len(FEATURES) + i for i in RFM_COLUMNS]
+            p = boosted_probability(rfm_model, x[:, rfm]) if rfm_model is not None else np.full(len(x), 0.5)
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))
+
+    def _blend_raw(self, learnt: np.ndarray, base_raw: np.ndarray) -> np.ndarray:
+        p = np.clip(learnt, 1e-6, 1 - 1e-6)
+        a = (np.log(p / (1 - p)) - self.blend_stats_[0]) / self.blend_stats_[1]
+        b = (base_raw - self.blend_stats_[2]) / self.blend_stats_[3]
+        return 0.5 * (a + b)
+
+    def _backtest(self, h: PurchaseHistory, clock, cutoff: int) -> None:
+        """Fit everything as of one horizon back, score that day, compare with what happened
+        next; keep the figures and pick the method (see analytics.activity)."""
+        self.blend_with_ = ""
+        self.blend_stats_ = (0.0, 1.0, 0.0, 1.0)
+        b = cutoff - self.horizon_days
+        if b - self.new_days <= h.first_day or self.account_classifier_ is None:
+            return
+        model_b = self._fit_account_scorer(h, clock, b)
+        if model_b is None:
+            return
+        x, r, recency = self._account_rows(h, clock, b, fit_bgnbd(h, b, random_state=self.random_state))
+        eligible = r.orders >= 2
+        x, recency = x[eligible], recency[eligible]
+        future = orders_between(h.acc_code, h.acc_day, b, cutoff, h.n_accounts)
+        y = (future[r.entity][eligible] == 0).astype(int)
+        if len(y) < self.min_train_rows or y.min() == y.max():
+            return
+        learnt = model_b.probability(x)
+        rfm_b = self._fit_rfm(h, clock, b)
+        raw = {name: self._baseline_raw(name, x, recency, rfm_b) for name in BASELINES}
+        quality = {LEARNT: ranking_quality(y, learnt)}
+        quality |= {name: ranking_quality(y, raw[name]) for name in BASELINES}
+        best_base = max(
+            BASELINES,
+            key=lambda n: quality[n]["roc_auc"] + quality[n]["precision_at_10"],
+        )
+        p = np.clip(learnt, 1e-6, 1 - 1e-6)
+        logit = np.log(p / (1 - p))
+        self.blend_stats_ = (
+            float(logit.mean()), float(logit.std() + 1e-9),
+            float(raw[best_base].mean()), float(raw[best_base].std() + 1e-9),
+        )  # fmt: skip
+        self.blend_with_ = best_base
+        blend = self._blend_raw(learnt, raw[best_base])
+        quality[BLEND] = ranking_quality(y, blend)
+        self.method_ = choose_method(quality)
+        chosen_raw = {LEARNT: None, BLEND: blend, **raw}[self.method_]
+        score = learnt if chosen_raw is None else chosen_raw
+        if chosen_raw is not None:
+            self.calibration_ = Calibration.fit(chosen_raw, y)
+            score = self.calibration_(chosen_raw)
+        z = x[:, 0]
+        flagged = (score >= self.slip_probability) & (z >= self.watch_z) & (r.orders[eligible] >= self.min_flag_orders)
+        self.backtest_ = Backtest(
+            as_of=date_of(b),
+            horizon_days=self.horizon_days,
+            accounts=int(len(y)),
+            positives=int(y.sum()),
+            quality=quality,
+            chosen=self.method_,
+            flagged=int(flagged.sum()),
+            flagged_no_order=int(y[flagged].sum()),
+        )
+
+    def _account_score(self, x: np.ndarray, recency: np.ndarray) -> np.ndarray | None:
+        """P(no order in the horizon) of each account row by the method the backtest chose."""
+        if self.account_classifier_ is None:
+            return None
+        learnt = self.account_classifier_.probability(x)
+        method = getattr(self, "method_", LEARNT)
+        if method == LEARNT:
+            return learnt
+        if method == BLEND:
+            raw = self._blend_raw(learnt, self._baseline_raw(self.blend_with_, x, recency, self.rfm_model_))
+        else:
+            raw = self._baseline_raw(method, x, recency, self.rfm_model_)
+        return self.calibration_(raw)
 
     def _rhythm_accounts(
         self, h: PurchaseHistory, clock, cutoff: int, prior: float | None
@@ -451,7 +648,12 @@ class HealthModel:
         r: Rhythm,
         classifier: OutcomeModel | None,
         cutoff: int,
+        account_score: np.ndarray | None = None,
     ) -> _Judged:
+        """Status, score and money of one level. With ``account_score`` (the account level's
+        chosen score) the status follows the score: slipping needs a high probability of no
+        order *and* a silence past the account's own tolerance, and nothing near the top of
+        the ranking stays healthy."""
         matrix, named = _features(r)
         status = np.full(len(r.entity), "healthy", dtype=object)
         repeat = r.orders >= 2
@@ -487,7 +689,14 @@ class HealthModel:
         slip = ((z >= self.slip_z) & ~lull) | slip_drop
         watch = ((z >= self.watch_z) & ~lull) | watch_drop
         overdue = (z >= self.slip_z) & ~lull
-        if classifier is not None:
+        if account_score is not None:
+            score = account_score
+            likely = score >= self.slip_probability
+            slip = (likely & (z >= self.watch_z) & ~lull) | slip_drop
+            top = score >= np.quantile(score[repeat], 1 - self.watch_top) if repeat.any() else False
+            watch = watch | (score >= self.watch_probability) | (top & repeat)
+            overdue = likely & (z >= self.watch_z) & ~lull
+        elif classifier is not None:
             score = classifier.probability(matrix)
             # an overdue rhythm that the learnt model finds unremarkable is only worth a watch
             weak = overdue & (score < self.min_flag_score) & ~slip_drop
@@ -504,16 +713,20 @@ class HealthModel:
         status[watch] = "watch"
         status[slip] = "slipping"
         status[lapsed] = "lapsed"
+        # a flag needs gaps to be evidence: with fewer order days it says so instead
+        thin = repeat & (r.orders < self.min_flag_orders) & (watch | slip)
+        status[thin] = "too_little_history"
         status[~repeat] = "one_off"
         status[r.first_day > cutoff - self.new_days] = "new"
         score = np.where(repeat, score, 0.0)
-        active_span = (r.last_day - r.first_day) + np.nan_to_num(r.cycle_days, nan=0.0)
-        annual_value = r.total_spend / np.maximum(active_span, QUARTER_DAYS) * 365.0
-        # revenue at risk: the expected loss of the account's run-rate if it stops, or, when its
+        # what the account spent over its last year: money at risk is never more than that
+        # (an account younger than a year is not annualised up)
+        annual_value = r.year_spend
+        # revenue at risk: the expected loss of that year's spend if it stops, or, when its
         # spend already dropped, the run-rate lost against its usual quarter (annualised)
         usual_year = 4 * np.nan_to_num(named["usual_quarter"], nan=0.0)
         lost = np.where(watch_drop, np.maximum(usual_year - 4 * r.quarters[:, 0], 0.0), 0.0)
-        revenue_at_risk = np.maximum(score * annual_value, lost)
+        revenue_at_risk = np.minimum(np.maximum(score * annual_value, lost), annual_value)
         revenue_at_risk = np.where(
             repeat & (r.first_day <= cutoff - self.new_days), revenue_at_risk, 0.0
         )
@@ -545,11 +758,8 @@ class HealthModel:
         cutoff = day_number(as_of)
         index = self._index_for(history.segments)
         clock = seasonal_clock(index, history.segments, history.first_day, cutoff)
-        acc = self._judge(
-            self._rhythm_accounts(history, clock, cutoff, self.account_spread_),
-            self.account_classifier_,
-            cutoff,
-        )
+        x, acc_r, recency = self._account_rows(history, clock, cutoff, getattr(self, "bgnbd_", None))
+        acc = self._judge(acc_r, None, cutoff, account_score=self._account_score(x, recency))
         cat = self._judge(
             self._rhythm_categories(history, clock, cutoff, self.category_spread_),
             self.category_classifier_,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import betaln, gammaln
+
+from analytics.btyd import BetaGeoFitter
 
 # ------------------------------------------------------------------------- slipping
 
@@ -43,54 +43,6 @@ def rfm_summary(
 def recency_score(summary: pd.DataFrame) -> pd.Series:
     """The recency rule: the longer since the last order, the more likely gone."""
     return summary["days_since_last"]
-
-
-class BetaGeoFitter:
-    """BG/NBD model: Poisson purchases while alive, geometric drop-out after each purchase."""
-
-    def __init__(self, penalizer: float = 0.0) -> None:
-        self.penalizer = penalizer
-
-    @staticmethod
-    def _negative_ll(
-        log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, t: np.ndarray, penalizer: float
-    ) -> float:
-        r, alpha, a, b = np.exp(log_params)
-        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        a2 = betaln(a, b + x) - betaln(a, b)
-        a3 = -(r + x) * np.log(alpha + t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a4 = np.where(
-                x > 0,
-                np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + tx),
-                -np.inf,
-            )
-        ll = a1 + a2 + np.logaddexp(a3, a4)
-        return float(-ll.mean() + penalizer * float(np.sum(np.exp(log_params) ** 2)))
-
-    def fit(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> BetaGeoFitter:
-        x, tx, t = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        best = None
-        for start in (np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 5.0, 0.5, 2.0])):
-            res = minimize(
-                self._negative_ll, start, args=(x, tx, t, self.penalizer), method="L-BFGS-B",
-                bounds=[(-8, 8)] * 4,
-            )  # fmt: skip
-            if best is None or res.fun < best.fun:
-                best = res
-        assert best is not None
-        self.params_ = dict(zip(("r", "alpha", "a", "b"), np.exp(best.x), strict=True))
-        return self
-
-    def p_alive(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
-        r, alpha, a, b = (self.params_[k] for k in ("r", "alpha", "a", "b"))
-        x, tx, t = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        log_ratio = (
-            np.log(a)
-            - np.log(np.maximum(b + x - 1, 1e-12))
-            + (r + x) * (np.log(alpha + t) - np.log(alpha + tx))
-        )
-        return np.where(x > 0, 1.0 / (1.0 + np.exp(np.clip(log_ratio, -50, 50))), 1.0)
 
 
 def bgnbd_score(summary: pd.DataFrame) -> pd.Series:
@@ -227,3 +179,72 @@ def tune_als(
             if recall > best[0]:
                 best = (recall, params)
     return best[1]
+
+
+# --------------------------------------------------- slipping: more textbook baselines
+
+
+def frequency_score(summary: pd.DataFrame) -> pd.Series:
+    """The frequency rule: the fewer repeat order days per week of tenure, the more likely gone."""
+    return -(summary["frequency"] / np.maximum(summary["T"], 1.0))
+
+
+def bgnbd_no_purchase_score(summary: pd.DataFrame, horizon_days: int) -> pd.Series:
+    """BG/NBD probability of no purchase in the next ``horizon_days``: the customer is gone, or
+    alive and its Poisson rate (posterior Gamma(r + x, alpha + T)) yields no purchase."""
+    model = BetaGeoFitter(penalizer=0.001).fit(
+        summary["frequency"], summary["recency"], summary["T"]
+    )
+    quiet = model.p_no_purchase(
+        summary["frequency"], summary["recency"], summary["T"], horizon_days / 7.0
+    )
+    return pd.Series(quiet, index=summary.index)
+
+
+def rfm_features(order_lines: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Recency, frequency, monetary value, tenure and rhythm per account at ``cutoff``: what a
+    data scientist computes in an afternoon."""
+    past = order_lines[order_lines["order_date"] <= cutoff]
+    days = past.groupby(["account_id", "order_date"], observed=True)["amount"].sum().reset_index()
+    g = days.groupby("account_id", observed=True)
+    first, last, n = g["order_date"].min(), g["order_date"].max(), g["order_date"].count()
+    spend = g["amount"].sum()
+    gaps = days.sort_values(["account_id", "order_date"]).groupby("account_id", observed=True)[
+        "order_date"
+    ].diff()
+    last_gap = gaps.groupby(days["account_id"]).last().dt.days
+    year = days[days["order_date"] > cutoff - pd.Timedelta(days=365)]
+    recency = (cutoff - last).dt.days.astype(float)
+    tenure = (cutoff - first).dt.days.astype(float)
+    mean_gap = ((last - first).dt.days / np.maximum(n - 1, 1)).astype(float)
+    return pd.DataFrame(
+        {
+            "recency": recency,
+            "frequency": (n - 1).astype(float),
+            "tenure": tenure,
+            "monetary": (spend / n).astype(float),
+            "orders_last_year": year.groupby("account_id", observed=True).size().reindex(
+                n.index, fill_value=0
+            ),
+            "mean_gap": mean_gap,
+            "last_gap": last_gap.reindex(n.index).astype(float),
+            "overdue": recency / np.maximum(mean_gap, 1.0),
+        }
+    )
+
+
+def gbm_rfm_score(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> pd.Series:
+    """Gradient-boosted RFM model trained one horizon earlier: features at ``cutoff - horizon``,
+    label = no order in the following ``horizon`` days; scores every account at ``cutoff``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    early = cutoff - pd.Timedelta(days=horizon_days)
+    train = rfm_features(order_lines, early)
+    train = train[train["frequency"] >= 1]
+    window = order_lines[(order_lines["order_date"] > early) & (order_lines["order_date"] <= cutoff)]
+    y = (~train.index.isin(window["account_id"].unique())).astype(int)
+    now = rfm_features(order_lines, cutoff)
+    if len(np.unique(y)) < 2:
+        return pd.Series(now["recency"], index=now.index)
+    model = HistGradientBoostingClassifier(random_state=0).fit(train.to_numpy(), y)
+    return pd.Series(model.predict_proba(now.to_numpy())[:, 1], index=now.index)

@@ -21,7 +21,6 @@ import datetime as dt
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,62 +30,7 @@ from sklearn.metrics import roc_auc_score
 from analytics.health import FLAGGED, HealthModel
 from analytics.recommend import PeerRecommender
 from benchmarks import baselines
-
-NORTHWIND = Path(__file__).resolve().parents[1] / "samples" / "northwind"
-CDNOW = Path(__file__).resolve().parents[1] / "samples" / "cdnow" / "CDNOW_master.txt.gz"
-
-
-@dataclass
-class Dataset:
-    name: str
-    order_lines: pd.DataFrame
-    accounts: pd.DataFrame
-    planted: pd.DataFrame | None = None
-
-
-def load_northwind(folder: Path = NORTHWIND) -> Dataset:
-    """Northwind's raw CSVs in the store.frames shape (customers are accounts, their country
-    the segment)."""
-    orders = pd.read_csv(folder / "orders.csv", usecols=["order_id", "customer_id", "order_date"])
-    details = pd.read_csv(folder / "order_details.csv")
-    products = pd.read_csv(folder / "products.csv", usecols=["product_id", "category_id"])
-    categories = pd.read_csv(folder / "categories.csv", usecols=["category_id", "category_name"])
-    customers = pd.read_csv(folder / "customers.csv")
-    products = products.merge(categories, on="category_id")
-    lines = details.merge(orders, on="order_id").merge(products, on="product_id")
-    lines = lines.rename(columns={"customer_id": "account_id", "category_name": "category"})
-    lines["order_date"] = pd.to_datetime(lines["order_date"])
-    lines["amount"] = lines["unit_price"] * lines["quantity"] * (1 - lines["discount"])
-    lines = lines[
-        ["account_id", "order_id", "order_date", "product_id", "category", "quantity", "amount"]
-    ]
-    accounts = customers.rename(columns={"customer_id": "account_id", "company_name": "name"})
-    accounts["segment"] = accounts["country"]
-    return Dataset("northwind", lines, accounts[["account_id", "name", "segment"]])
-
-
-def load_cdnow(path: Path = CDNOW) -> Dataset:
-    """The CDNOW transaction log (samples/cdnow) in the store.frames shape: consumers are
-    accounts, each transaction one order (and one order line) of the single category "CDs".
-    Nothing honest can be said about segment or industry, so accounts have neither."""
-    raw = pd.read_csv(
-        path, sep=r"\s+", dtype={"customer_id": str, "date": str}, compression="infer"
-    )
-    lines = pd.DataFrame(
-        {
-            "account_id": raw["customer_id"],
-            "order_id": np.arange(1, len(raw) + 1),
-            "order_date": pd.to_datetime(raw["date"], format="%Y%m%d"),
-            "product_id": "CD",
-            "category": "CDs",
-            "quantity": raw["number_of_cds"].astype(float),
-            "amount": raw["dollar_value"].astype(float),
-        }
-    )
-    ids = np.sort(lines["account_id"].unique())
-    accounts = pd.DataFrame({"account_id": ids, "name": "CDNOW customer " + ids})
-    return Dataset("cdnow", lines, accounts)
-
+from benchmarks.real_data import LOADERS, Dataset
 
 def load_demo(demo_dir: Path, store_url: str | None = None) -> Dataset:
     """Demo data as written by ``salesbot demo-data --out DIR``: the store (``store_url``, by
@@ -122,14 +66,18 @@ def generate_demo_dataset(accounts: int, end_date: dt.date, seed: int = 7) -> Da
 
 
 def precision_at(labels: np.ndarray, scores: np.ndarray, fraction: float = 0.1) -> float:
-    """Share of positives among the top ``fraction`` by score (ties broken by order)."""
+    """Share of positives among the top ``fraction`` by score (ties broken at random)."""
     k = max(1, math.ceil(fraction * len(labels)))
-    top = np.argsort(-scores, kind="stable")[:k]
+    jitter = np.random.default_rng(0).random(len(scores)) * 1e-9
+    top = np.argsort(-(np.asarray(scores, dtype=float) + jitter), kind="stable")[:k]
     return float(labels[top].mean())
 
 
-def evaluate_slipping(data: Dataset, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
-    lines = data.order_lines
+def slipping_labels(
+    lines: pd.DataFrame, cutoff: pd.Timestamp, horizon: int
+) -> tuple[pd.DataFrame, pd.Series]:
+    """RFM summary of every account at the cutoff and, for repeat customers (two or more order
+    days), the label 1 = no order in the ``horizon`` days after the cutoff."""
     past = lines[lines["order_date"] <= cutoff]
     summary = baselines.rfm_summary(past, cutoff)
     repeat = summary[summary["frequency"] >= 1]
@@ -137,57 +85,72 @@ def evaluate_slipping(data: Dataset, cutoff: pd.Timestamp, horizon: int) -> pd.D
         (lines["order_date"] > cutoff)
         & (lines["order_date"] <= cutoff + pd.Timedelta(days=horizon))
     ]
-    label = (~repeat.index.isin(later["account_id"].unique())).astype(int)
+    label = pd.Series(
+        (~repeat.index.isin(later["account_id"].unique())).astype(int), index=repeat.index
+    )
+    return summary, label
 
-    t0 = time.perf_counter()
+
+def slipping_scores(
+    data: Dataset, cutoff: pd.Timestamp, horizon: int
+) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Labels of repeat customers and every method's score for them (higher = more at risk)."""
+    lines = data.order_lines
+    past = lines[lines["order_date"] <= cutoff]
+    summary, label = slipping_labels(lines, cutoff, horizon)
+    idx = label.index
     model = HealthModel(horizon_days=horizon).fit(past, data.accounts, as_of=cutoff.date())
     health = model.predict(past, data.accounts, as_of=cutoff.date()).set_index("account_id")
-    ours_s = time.perf_counter() - t0
     scores = {
-        "HealthModel (ours)": health["score"].reindex(repeat.index).to_numpy(),
-        "recency": baselines.recency_score(repeat).to_numpy(),
-        "BG/NBD 1-P(alive)": baselines.bgnbd_score(summary).reindex(repeat.index).to_numpy(),
+        "ours": health["score"].reindex(idx),
+        "recency": baselines.recency_score(summary).reindex(idx),
+        "frequency": baselines.frequency_score(summary).reindex(idx),
+        "BG/NBD 1-P(alive)": baselines.bgnbd_score(summary).reindex(idx),
+        "BG/NBD P(no order)": baselines.bgnbd_no_purchase_score(summary, horizon).reindex(idx),
+        "gradient-boosted RFM": baselines.gbm_rfm_score(past, cutoff, horizon).reindex(idx),
     }
+    return label, scores
+
+
+def evaluate_slipping(data: Dataset, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
+    label, scores = slipping_scores(data, cutoff, horizon)
+    y = label.to_numpy()
     rows = []
     for method, s in scores.items():
+        values = s.fillna(s.min()).to_numpy(dtype=float)
         rows.append(
             {
                 "method": method,
-                "roc_auc": roc_auc_score(label, s),
-                "precision@10%": precision_at(label, s),
-                "accounts": len(label),
-                "positives": int(label.sum()),
+                "roc_auc": roc_auc_score(y, values) if 0 < y.sum() < len(y) else float("nan"),
+                "precision@10%": precision_at(y, values),
+                "accounts": len(y),
+                "positives": int(y.sum()),
             }
         )
-    out = pd.DataFrame(rows)
-    out.attrs["seconds"] = ours_s
-    return out
+    return pd.DataFrame(rows)
 
 
 def evaluate_pitch(data: Dataset, cutoff: pd.Timestamp, horizon: int, k: int = 5) -> pd.DataFrame:
+    """recall@1/3/k of the categories each account first buys in the ``horizon`` days after
+    the cutoff, among categories sold before the cutoff."""
     lines = data.order_lines
     past = lines[lines["order_date"] <= cutoff]
     spend = baselines.incidence(past, cutoff)
     bought = spend > 0
     first = baselines.first_purchases(lines, spend, cutoff, horizon)
-
-    t0 = time.perf_counter()
-    rec = PeerRecommender(horizon_days=horizon, top_n=len(spend.columns), win_back=False).fit(
+    rec = PeerRecommender(horizon_days=horizon, top_n=len(spend.columns)).fit(
         past, data.accounts, as_of=cutoff.date()
     )
     ranked = rec.recommend(spend.index)
-    ours_s = time.perf_counter() - t0
-    ours = ranked.pivot_table(index="account_id", columns="category", values="rank", aggfunc="min")
-    ours = -ours.reindex(index=spend.index, columns=spend.columns)
+    shown = ranked.pivot_table(index="account_id", columns="category", values="rank", aggfunc="min")
+    shown = -shown.reindex(index=spend.index, columns=spend.columns)
     prob = rec.probabilities().reindex(index=spend.index, columns=spend.columns)
     scores = {
-        "PeerRecommender (ours, by expected value)": ours,
-        "PeerRecommender (ours, by probability)": prob,
+        "ours (as shown)": shown,
+        "ours (by probability)": prob,
         "popularity": baselines.popularity_scores(spend),
         "item co-occurrence": baselines.cooccurrence_scores(spend),
-        "implicit ALS (tuned on an earlier split)": baselines.als_scores(
-            spend, **baselines.tune_als(past, cutoff, horizon)
-        ),
+        "implicit ALS": baselines.als_scores(spend, **baselines.tune_als(past, cutoff, horizon)),
     }
     planted = _planted_adoptions(data, spend, cutoff, horizon)
     rows = []
@@ -199,10 +162,20 @@ def evaluate_pitch(data: Dataset, cutoff: pd.Timestamp, horizon: int, k: int = 5
         if planted is not None:
             row[f"planted adoptions@{k}"] = baselines.recall_at_k(s, bought, planted, k)[0]
         rows.append(row)
-    out = pd.DataFrame(rows)
-    out.attrs["seconds"] = ours_s
-    return out
+    return pd.DataFrame(rows)
 
+
+def cutoffs(data: Dataset, horizon: int, count: int, min_history_days: int = 270) -> list[pd.Timestamp]:
+    """Up to ``count`` cutoffs one quarter apart, the latest ``horizon`` days before the last
+    order day, each with at least ``min_history_days`` of history before it."""
+    first = data.order_lines["order_date"].min()
+    last = data.order_lines["order_date"].max()
+    out = []
+    for i in range(count):
+        c = last - pd.Timedelta(days=horizon + 91 * i)
+        if c - first >= pd.Timedelta(days=min_history_days):
+            out.append(c)
+    return out
 
 def _planted_adoptions(
     data: Dataset, spend: pd.DataFrame, cutoff: pd.Timestamp, horizon: int
@@ -340,43 +313,114 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def run(data: Dataset, horizon: int, cutoff: pd.Timestamp | None = None) -> str:
-    """All tables of one dataset, cut at ``cutoff`` (default: its last order day minus the
-    holdout)."""
-    last = data.order_lines["order_date"].max()
-    if cutoff is None:
-        cutoff = last - pd.Timedelta(days=horizon)
-    if cutoff + pd.Timedelta(days=horizon) > last:
-        raise SystemExit(f"cutoff {cutoff.date()} + {horizon} days is past the last order day")
-    slip = evaluate_slipping(data, cutoff, horizon)
+SLIP_BASELINES = ["recency", "frequency", "BG/NBD 1-P(alive)", "BG/NBD P(no order)", "gradient-boosted RFM"]
+PITCH_BASELINES = ["popularity", "item co-occurrence", "implicit ALS"]
+
+
+def _best(table: pd.DataFrame, methods: list[str], metric: str) -> tuple[str, float]:
+    rows = table[table["method"].isin(methods)].dropna(subset=[metric])
+    if rows.empty:
+        return "-", float("nan")
+    top = rows.loc[rows[metric].idxmax()]
+    return str(top["method"]), float(top[metric])
+
+
+def run(
+    data: Dataset, slip_horizon: int, pitch_horizon: int, n_cutoffs: int
+) -> tuple[str, list[dict[str, object]]]:
+    """Every table of one dataset at each of its cutoffs, and one summary row per cutoff."""
     n_lines, n_acc = len(data.order_lines), data.order_lines["account_id"].nunique()
+    first, last = data.order_lines["order_date"].min(), data.order_lines["order_date"].max()
     parts = [
-        f"## {data.name}: {n_acc} accounts, {n_lines} order lines, cutoff {cutoff.date()}, holdout {horizon} days\n",
-        "### Slipping: no order in the holdout window, repeat customers\n",
-        markdown(slip),
+        f"## {data.name}: {n_acc} accounts, {n_lines} order lines, "
+        f"{first.date()} to {last.date()}\n"
     ]
-    if data.order_lines["category"].nunique() > 1:
-        pitch = evaluate_pitch(data, cutoff, horizon)
-        parts += ["\n### Pitch: categories first bought in the holdout\n", markdown(pitch)]
-    else:
-        parts.append("\nPitch: not applicable (a single category, nothing to cross-sell).")
+    summary: list[dict[str, object]] = []
+    multi = data.order_lines["category"].nunique() > 1
+    slip_cuts = cutoffs(data, slip_horizon, n_cutoffs)
+    pitch_cuts = cutoffs(data, pitch_horizon, n_cutoffs) if multi else []
+    for c in slip_cuts:
+        t0 = time.perf_counter()
+        slip = evaluate_slipping(data, c, slip_horizon)
+        parts += [
+            f"### Slipping, cutoff {c.date()}: no order in the next {slip_horizon} days\n",
+            markdown(slip),
+            "",
+        ]
+        ours = slip[slip["method"] == "ours"].iloc[0]
+        b_auc, v_auc = _best(slip, SLIP_BASELINES, "roc_auc")
+        b_p, v_p = _best(slip, SLIP_BASELINES, "precision@10%")
+        summary.append(
+            {
+                "data set": data.name,
+                "task": f"slipping {slip_horizon}d",
+                "cutoff": str(c.date()),
+                "ours AUC": ours["roc_auc"],
+                "best baseline AUC": f"{v_auc:.3f} ({b_auc})",
+                "ours p@10%": ours["precision@10%"],
+                "best baseline p@10%": f"{v_p:.3f} ({b_p})",
+                "wins": bool(ours["roc_auc"] >= v_auc and ours["precision@10%"] >= v_p),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
+    for c in pitch_cuts:
+        t0 = time.perf_counter()
+        pitch = evaluate_pitch(data, c, pitch_horizon)
+        if pitch["accounts"].iloc[0] == 0:
+            parts.append(f"Pitch, cutoff {c.date()}: no account bought a new category after it.\n")
+            continue
+        parts += [
+            f"### Pitch, cutoff {c.date()}: categories first bought in the next {pitch_horizon} days\n",
+            markdown(pitch),
+            "",
+        ]
+        ours = pitch[pitch["method"] == "ours (as shown)"].iloc[0]
+        b, v = _best(pitch, PITCH_BASELINES, "recall@5")
+        summary.append(
+            {
+                "data set": data.name,
+                "task": f"pitch {pitch_horizon}d",
+                "cutoff": str(c.date()),
+                "ours recall@5": ours["recall@5"],
+                "best baseline recall@5": f"{v:.3f} ({b})",
+                "wins": bool(ours["recall@5"] >= v),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
+    if not multi:
+        parts.append("Pitch: not applicable (a single category, nothing to cross-sell).\n")
     if data.planted is not None:
-        parts += ["\n### Planted truth (full history)\n", markdown(evaluate_planted(data, last))]
-    return "\n".join(parts) + "\n"
+        parts += ["### Planted truth (full history)\n", markdown(evaluate_planted(data, last)), ""]
+    return "\n".join(parts) + "\n", summary
 
 
-HEADER = """# Quality benchmark: slipping accounts and pitch
+HEADER = """# Quality benchmark: slipping accounts and pitch on real order histories
 
-Written by `.venv/bin/python -m benchmarks.quality {command}`. Each dataset is cut at its last order day minus the
-holdout; every method sees only the history before the cutoff, baselines are computed in the
-same run. Slipping: positives are repeat customers (two or more order days) with no order in
-the holdout. Pitch: categories an account buys for the first time in the holdout; recall@k is
-averaged over accounts with at least one such purchase; already-bought categories are never
-counted. "by expected value" is the product's ranking (probability x typical annual spend);
-"by probability" ranks by the adoption probability alone. The planted-truth table scores the
-full history (as of the generator's last day) against the demo generator's planted_truth.csv.
+Written by `.venv/bin/python -m benchmarks.quality {command}`. Each data set is cut at several
+cutoffs a quarter apart (different seasons); every method sees only the history up to the
+cutoff, and every baseline is computed in the same run on the same accounts. Slipping: among
+repeat customers (two or more order days), positive = no order in the following window;
+ROC-AUC and precision at the top 10%. Baselines: days since the last order (recency), repeat
+order days per week of tenure (frequency), BG/NBD 1 - P(alive) and its probability of no order
+in the window, and a gradient-boosted model on recency / frequency / monetary / tenure / rhythm
+features trained one window earlier. Pitch: recall@k of the categories an account buys for the
+first time in the following window, among categories sold before the cutoff (already-bought
+categories never count); "as shown" is the order reps see. Baselines: popularity, item
+co-occurrence and implicit ALS (its factors and regularisation tuned on the split one window
+earlier).
 
 """
+
+
+def _summary_markdown(rows: list[dict[str, object]]) -> str:
+    slip = pd.DataFrame([r for r in rows if str(r["task"]).startswith("slipping")])
+    pitch = pd.DataFrame([r for r in rows if str(r["task"]).startswith("pitch")])
+    out = []
+    if len(slip):
+        out += ["### Slipping\n", markdown(slip), ""]
+    if len(pitch):
+        out += ["### Pitch\n", markdown(pitch), ""]
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,14 +428,14 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--dataset", choices=["northwind", "cdnow", "demo"], nargs="+", default=["northwind"]
+        "--dataset",
+        choices=[*LOADERS, "demo"],
+        nargs="+",
+        default=["northwind", "cdnow", "wwi", "classicmodels", "superstore"],
     )
-    parser.add_argument("--horizon", type=int, default=90)
-    parser.add_argument(
-        "--cutoff",
-        type=pd.Timestamp,
-        help="an earlier cutoff (default: the last order day minus the horizon)",
-    )
+    parser.add_argument("--horizon", type=int, default=90, help="slipping window (days)")
+    parser.add_argument("--pitch-horizon", type=int, default=365, help="pitch window (days)")
+    parser.add_argument("--cutoffs", type=int, default=4, help="cutoffs per data set")
     parser.add_argument("--demo-dir", type=Path, default=Path("var/demo"))
     parser.add_argument(
         "--store-url", help="database of the demo data (default: the configured store)"
@@ -404,24 +448,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--end-date", type=dt.date.fromisoformat, default=dt.date(2026, 6, 30))
     parser.add_argument("--seed", type=int, default=7, help="demo generator seed (with --generate)")
-    parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--out", type=Path, help="also write the tables to this Markdown file")
     args = parser.parse_args(argv)
-    tables = []
+    tables, summary = [], []
     for name in args.dataset:
-        if name == "northwind":
-            data = load_northwind()
-        elif name == "cdnow":
-            data = load_cdnow()
+        if name in LOADERS:
+            data = LOADERS[name]()
         elif args.generate:
             data = generate_demo_dataset(args.generate, args.end_date, args.seed)
         else:
             data = load_demo(args.demo_dir, args.store_url)
-        tables.append(run(data, args.horizon, args.cutoff))
-        print(tables[-1])
+        text, rows = run(data, args.horizon, args.pitch_horizon, args.cutoffs)
+        tables.append(text)
+        summary += rows
+        print(text, flush=True)
+    summary_text = _summary_markdown(summary)
+    print(summary_text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         command = " ".join(sys.argv[1:] if argv is None else argv)
-        args.out.write_text(HEADER.format(command=command) + "\n".join(tables))
+        args.out.write_text(
+            HEADER.format(command=command) + "## Summary\n\n" + summary_text + "\n" + "\n".join(tables)
+        )
     return 0
 
 
