@@ -30,12 +30,14 @@ from sklearn.cluster import KMeans
 
 from analytics.cycles import (
     NO_SEGMENT,
+    date_of,
     OutcomeModel,
     day_number,
     day_numbers,
     factorize,
     single_threaded,
 )
+from analytics.activity import LEARNT, Calibration
 from analytics.errors import ModelNotFittedError, NoOrderHistoryError, require_columns
 from analytics.wording import int_text, money_text, percent_text, possessive
 
@@ -45,7 +47,8 @@ RECOMMENDATION_COLUMNS = [
 ]  # fmt: skip
 CANDIDATE_FEATURES = [
     "peer_rate", "peer_rate_plain", "affinity", "popularity", "segment_popularity",
-    "log_peer_spend_ratio", "log_categories", "log_annual_spend",
+    "log_peer_spend_ratio", "log_categories", "log_annual_spend", "cooccurrence",
+    "recent_popularity", "log_account_orders",
 ]  # fmt: skip
 
 
@@ -63,6 +66,7 @@ class _Profiles:
     total: np.ndarray
     segment: np.ndarray  # segment code per account
     segments: np.ndarray
+    cutoff: int = 0
 
 
 def _profiles(
@@ -103,6 +107,7 @@ def _profiles(
         total=total,
         segment=segment,
         segments=segments,
+        cutoff=cutoff,
     )
 
 
@@ -216,6 +221,7 @@ class _Reference:
     buys: np.ndarray
     year_spend: np.ndarray
     rank_weight: np.ndarray
+    recent_popularity: np.ndarray
     cond: np.ndarray
     popularity: np.ndarray
     segment_popularity: np.ndarray
@@ -234,10 +240,12 @@ def _reference(p: _Profiles, rank_weight: np.ndarray) -> _Reference:
     seg_pop = np.zeros((len(p.segments), buys.shape[1]))
     for s in np.unique(p.segment):  # one row per segment
         seg_pop[s] = buys[p.segment == s].mean(axis=0)
+    recent = p.last_day > p.cutoff - 91
     return _Reference(
         buys=buys,
         year_spend=p.year_spend,
         rank_weight=rank_weight,
+        recent_popularity=(recent & p.ever).mean(axis=0),
         cond=cond,
         popularity=buys.mean(axis=0),
         segment_popularity=seg_pop,
@@ -248,14 +256,15 @@ def _reference(p: _Profiles, rank_weight: np.ndarray) -> _Reference:
 def _candidates(
     year_spend: np.ndarray,
     ever: np.ndarray,
+    order_days: np.ndarray,
     segment: np.ndarray,
     nbrs: np.ndarray,
     ref: _Reference,
     chunk: int = 5_000,
     prior_peers: float = 2.0,
 ) -> _Candidates:
-    """Candidate features of the query accounts (``year_spend``/``ever`` rows, their segment
-    codes and their peers' rows ``nbrs`` in the reference book)."""
+    """Candidate features of the query accounts (``year_spend``/``ever`` rows, their order days
+    (n, 1), their segment codes and their peers' rows ``nbrs`` in the reference book)."""
     n, c = year_spend.shape
     peer_rate = np.zeros((n, c))
     plain = np.zeros((n, c))
@@ -274,10 +283,13 @@ def _candidates(
         cnt = b.sum(axis=1)
         # peers' typical spend, shrunk towards what all buyers spend (worth prior_peers peers)
         shrunk = (logs.sum(axis=1) + prior_peers * ref.log_prior) / (cnt + prior_peers)
-        peer_spend[lo : lo + chunk] = np.where(cnt > 0, np.exp(shrunk), 0.0)
+        # no peer buys it: what its buyers typically spend (0 for a category nobody bought)
+        fallback = np.where(ref.buys.any(axis=0), np.exp(ref.log_prior), 0.0)
+        peer_spend[lo : lo + chunk] = np.where(cnt > 0, np.exp(shrunk), fallback)
     x = ever.astype(float)
     n_bought = x.sum(axis=1, keepdims=True)
-    affinity = (x @ ref.cond) / np.maximum(n_bought, 1.0)
+    cooccurrence = x @ ref.cond
+    affinity = cooccurrence / np.maximum(n_bought, 1.0)
     affinity_from = _argmax_chunked(x, ref.cond)
     annual = year_spend.sum(axis=1, keepdims=True)
     spend_ratio = np.log((peer_spend + 1.0) / (annual + 1.0))
@@ -291,12 +303,20 @@ def _candidates(
             spend_ratio,
             np.broadcast_to(np.log1p(n_bought), (n, c)),
             np.broadcast_to(np.log1p(annual), (n, c)),
+            cooccurrence,
+            np.broadcast_to(ref.recent_popularity, (n, c)),
+            np.broadcast_to(np.log1p(order_days), (n, c)),
         ],
         axis=2,
     ).reshape(n * c, len(CANDIDATE_FEATURES))
     return _Candidates(
         features=features, peer_rate_plain=plain, peer_spend=peer_spend, affinity_from=affinity_from
     )
+
+
+def _order_days(p: _Profiles) -> np.ndarray:
+    """An account's busiest category's order-day count, as a (n, 1) column: how often it buys."""
+    return p.orders.max(axis=1, keepdims=True).astype(float) if p.orders.size else np.zeros((0, 1))
 
 
 def _argmax_chunked(x: np.ndarray, cond: np.ndarray, chunk: int = 5_000) -> np.ndarray:
@@ -341,6 +361,7 @@ class PeerRecommender:
         lapse_min_days: int = 90,
         lapse_min_orders: int = 3,
         win_back: bool = True,
+        adoption_splits: int = 4,
         C: float = 1.0,
         max_train_rows: int = 150_000,
         random_state: int = 0,
@@ -360,6 +381,7 @@ class PeerRecommender:
         self.lapse_min_days = lapse_min_days
         self.lapse_min_orders = lapse_min_orders
         self.win_back = win_back
+        self.adoption_splits = adoption_splits
         self.C = C
         self.max_train_rows = max_train_rows
         self.random_state = random_state
@@ -452,7 +474,7 @@ class PeerRecommender:
         self.cutoff_ = cutoff
         self.book_ = self._book(
             p,
-            _candidates(p.year_spend, p.ever, p.segment, self.neighbours_, self.reference_),
+            _candidates(p.year_spend, p.ever, _order_days(p), p.segment, self.neighbours_, self.reference_),
             np.asarray(names, dtype=object),
         )
         self.top_product_ = self._top_products(
@@ -470,7 +492,8 @@ class PeerRecommender:
     def _book(self, p: _Profiles, cand: _Candidates, names: np.ndarray) -> _Book:
         """Scores of the accounts of ``p``: adoption probability of every cell that can be
         pitched (never bought, some peer buys it) and the lapsed categories."""
-        pitchable = (~p.ever & (cand.peer_rate_plain > 0)).reshape(-1)
+        # every category it never bought that someone bought lately (not only its peers')
+        pitchable = (~p.ever & (cand.peer_spend > 0)).reshape(-1)
         probability = np.zeros(p.ever.size)
         probability[pitchable] = self._probability(cand.features[pitchable])
         return _Book(
@@ -482,6 +505,67 @@ class PeerRecommender:
             lapsed=self._lapsed(p, self.cutoff_),
             names=names,
         )
+
+    def _adoption_rows(
+        self, arrays: tuple, early: int, until: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate features of every never-bought (account, category) of the accounts active
+        at ``early`` and whether it was first bought in ``(early, until]``; also the row's
+        account and the lapsed cells and later purchases (for the win-back rate)."""
+        day, acc_code, cat_code, amount, account_ids, categories, seg_code, segments = arrays
+        p0 = _profiles(
+            day, acc_code, cat_code, amount, account_ids, categories, seg_code, segments,
+            early, self.lookback_days,
+        )  # fmt: skip
+        active = np.asarray(p0.ever.any(axis=1), dtype=bool)
+        nb0 = _neighbours(
+            _embedding(p0)[0][active], seg_code[active], self.n_peers,
+            random_state=self.random_state,
+        )  # fmt: skip
+        rows = np.flatnonzero(active)
+        nb0 = np.where(nb0 >= 0, rows[np.maximum(nb0, 0)], -1)
+        full_nb = np.full((len(account_ids), self.n_peers), -1, dtype=np.int64)
+        full_nb[rows] = nb0
+        cand0 = _candidates(
+            p0.year_spend, p0.ever, _order_days(p0), p0.segment, full_nb,
+            _reference(p0, _rank_weight(p0)),
+        )  # fmt: skip
+        later = (day > early) & (day <= until)
+        bought_later = np.zeros(len(account_ids) * len(categories), bool)
+        bought_later[(acc_code * len(categories) + cat_code)[later]] = True
+        # categories sold before the cutoff only: a product line launched later is not a gap
+        sold = p0.ever.any(axis=0)
+        eligible = (~p0.ever & active[:, None] & sold[None, :]).reshape(-1)
+        owner = np.repeat(np.arange(len(account_ids)), len(categories))[eligible]
+        return (
+            cand0.features[eligible],
+            bought_later[eligible].astype(int),
+            owner,
+            self._lapsed(p0, early),
+            bought_later.reshape(p0.ever.shape),
+        )
+
+    def _fit_adoption(self, arrays: tuple, end: int) -> OutcomeModel | None:
+        """The adoption model from cutoffs whose window closes by ``end``, a quarter apart."""
+        xs, ys = [], []
+        for j in range(self.adoption_splits):
+            early = end - self.horizon_days - 91 * j
+            if not (arrays[0] <= early).any():
+                break
+            x, y, _, _, _ = self._adoption_rows(arrays, early, early + self.horizon_days)
+            xs.append(x)
+            ys.append(y)
+        if not xs:
+            return None
+        x, y = np.vstack(xs), np.concatenate(ys)
+        if len(y) > self.max_train_rows:
+            pick = np.random.default_rng(self.random_state).choice(
+                len(y), self.max_train_rows, replace=False
+            )
+            x, y = x[pick], y[pick]
+        if len(y) < 20 or not 0 < y.sum() < len(y):
+            return None
+        return OutcomeModel(C=self.C, random_state=self.random_state).fit(x, y)
 
     def _learn_adoption(
         self,
@@ -495,55 +579,43 @@ class PeerRecommender:
         segments: np.ndarray,
         cutoff: int,
     ) -> None:
-        """Fit the adoption model and the win-back rate one horizon before ``cutoff``
-        (its large intermediate arrays are freed on return)."""
-        # learn on an earlier cutoff: features then, first purchases in the following horizon
-        early = cutoff - self.horizon_days
-        self.classifier_: OutcomeModel | None = None
+        """Fit the adoption model (stacked earlier cutoffs), backtest it one horizon back
+        against popularity and item co-occurrence (recall@top_n of first purchases), keep
+        the better ranking, and learn the win-back rate."""
+        arrays = (day, acc_code, cat_code, amount, account_ids, categories, seg_code, segments)
+        self.classifier_: OutcomeModel | None = self._fit_adoption(arrays, cutoff)
         self.win_back_rate_ = 0.0
-        if (day <= early).any():
-            p0 = _profiles(
-                day,
-                acc_code,
-                cat_code,
-                amount,
-                account_ids,
-                categories,
-                seg_code,
-                segments,
-                early,
-                self.lookback_days,
-            )
-            active = np.asarray(p0.ever.any(axis=1), dtype=bool)
-            nb0 = _neighbours(
-                _embedding(p0)[0][active],
-                seg_code[active],
-                self.n_peers,
-                random_state=self.random_state,
-            )
-            rows = np.flatnonzero(active)
-            nb0 = np.where(nb0 >= 0, rows[np.maximum(nb0, 0)], -1)
-            full_nb = np.full((len(account_ids), self.n_peers), -1, dtype=np.int64)
-            full_nb[rows] = nb0
-            cand0 = _candidates(
-                p0.year_spend, p0.ever, p0.segment, full_nb, _reference(p0, _rank_weight(p0))
-            )
-            later = (day > early) & (day <= cutoff)
-            bought_later = np.zeros(len(account_ids) * len(categories), bool)
-            bought_later[(acc_code * len(categories) + cat_code)[later]] = True
-            eligible = np.logical_and(~p0.ever, active[:, None]).reshape(-1)
-            x = cand0.features[eligible]
-            y = bought_later[eligible].astype(int)
-            if len(y) > self.max_train_rows:
-                pick = np.random.default_rng(self.random_state).choice(
-                    len(y), self.max_train_rows, replace=False
-                )
-                x, y = x[pick], y[pick]
-            if len(y) >= 20 and 0 < y.sum() < len(y):
-                self.classifier_ = OutcomeModel(C=self.C, random_state=self.random_state).fit(x, y)
-            lapsed0 = self._lapsed(p0, early)
-            if lapsed0.any():
-                self.win_back_rate_ = float(bought_later.reshape(lapsed0.shape)[lapsed0].mean())
+        self.rank_method_ = LEARNT
+        self.rank_calibration_ = Calibration()
+        self.backtest_: dict[str, object] | None = None
+        early = cutoff - self.horizon_days
+        if not (day <= early).any():
+            return
+        x, y, owner, lapsed0, bought_later = self._adoption_rows(arrays, early, cutoff)
+        if lapsed0.any():
+            self.win_back_rate_ = float(bought_later[lapsed0].mean())
+        model_b = self._fit_adoption(arrays, early)
+        if model_b is None or not y.any():
+            return
+        scores = {
+            LEARNT: model_b.probability(x),
+            "popularity": x[:, CANDIDATE_FEATURES.index("popularity")],
+            "item co-occurrence": x[:, CANDIDATE_FEATURES.index("cooccurrence")],
+        }
+        recall = {name: _recall_at(owner, s, y, self.top_n) for name, s in scores.items()}
+        best = max(recall, key=lambda n: (recall[n], n == LEARNT))
+        self.rank_method_ = best
+        if best != LEARNT:
+            self.rank_calibration_ = Calibration.fit(scores[best], y)
+        self.backtest_ = {
+            "as_of": date_of(early).isoformat(),
+            "horizon_days": self.horizon_days,
+            "accounts": int(len(np.unique(owner[y == 1]))),
+            "first_purchases": int(y.sum()),
+            "recall_at_k": {k: round(v, 4) for k, v in recall.items()},
+            "k": self.top_n,
+            "chosen": best,
+        }
 
     def _lapsed(self, p: _Profiles, cutoff: int) -> np.ndarray:
         span = np.where(p.orders >= 2, p.last_day - p.first_day, 0)
@@ -620,6 +692,10 @@ class PeerRecommender:
         return pd.DataFrame(prob, index=p.account_ids, columns=p.categories)
 
     def _probability(self, features: np.ndarray) -> np.ndarray:
+        method = getattr(self, "rank_method_", LEARNT)
+        if method != LEARNT:
+            column = {"popularity": "popularity", "item co-occurrence": "cooccurrence"}[method]
+            return self.rank_calibration_(features[:, CANDIDATE_FEATURES.index(column)])
         if self.classifier_ is None:
             # no learnt model: the peers' adoption rate blended with item affinity
             return 0.7 * features[:, 0] + 0.3 * features[:, 2]
@@ -707,7 +783,7 @@ class PeerRecommender:
             k = min(self.n_peers, len(pool))
             if k:
                 nbrs[i, :k] = pool[_nearest(emb[i : i + 1], self.embedding_[pool], k)[0]]
-        cand = _candidates(p.year_spend, p.ever, p.segment, nbrs, self.reference_)
+        cand = _candidates(p.year_spend, p.ever, _order_days(p), p.segment, nbrs, self.reference_)
         book = self._book(p, cand, names.astype(object))
         return self._recommendations(book, np.arange(len(account_ids)))
 
@@ -718,7 +794,12 @@ class PeerRecommender:
         peer_spend = book.peer_spend[rows]
         plain = book.peer_share[rows]
         ever = p.ever[rows]
-        ev = np.where(~ever & (plain > 0), prob * peer_spend, -1.0)
+        # an account that bought nothing over the lookback year gets win-backs, not cross-sell
+        dormant = p.year_spend[rows].sum(axis=1, keepdims=True) <= 0
+        pitchable = ~ever & (peer_spend > 0) & ~dormant
+        ev = np.where(pitchable, prob * peer_spend, 0.0)
+        # ranked by the chance of adoption; expected value is shown beside it
+        key = np.where(pitchable, prob, -1.0)
         kinds = np.full((len(rows), c), "cross_sell", dtype=object)
         win_prob = np.zeros((len(rows), c))
         if self.win_back:
@@ -729,10 +810,11 @@ class PeerRecommender:
             win_prob = np.where(lapsed, self.win_back_rate_, 0.0)
             kinds = np.where(lapsed, "win_back", kinds)
             ev = np.where(lapsed, win_prob * own_annual, ev)
-        order = np.argsort(-ev, axis=1, kind="stable")[:, : self.top_n]
+            key = np.where(lapsed, win_prob, key)
+        order = np.argsort(-key, axis=1, kind="stable")[:, : self.top_n]
         r_idx = np.repeat(np.arange(len(rows)), order.shape[1])
         c_idx = order.reshape(-1)
-        keep = ev[r_idx, c_idx] >= 0
+        keep = key[r_idx, c_idx] >= 0
         r_idx, c_idx = r_idx[keep], c_idx[keep]
         acc_rows = rows[r_idx]
         kind = kinds[r_idx, c_idx]
@@ -836,3 +918,19 @@ def _own_rhythm(
     cycle = span / np.maximum(orders - 1, 1)
     annual = total / np.maximum(span + cycle, 91) * 365.0
     return cycle, annual
+
+
+def _recall_at(owner: np.ndarray, score: np.ndarray, adopted: np.ndarray, k: int) -> float:
+    """Mean over accounts with a first purchase of the share of them in the account's top
+    ``k`` candidates by ``score`` (rows of one account are its candidates)."""
+    jitter = np.random.default_rng(0).random(len(score)) * 1e-9
+    order = np.lexsort((-(np.asarray(score, dtype=float) + jitter), owner))
+    o = owner[order]
+    starts = np.r_[0, np.flatnonzero(o[1:] != o[:-1]) + 1]
+    rank = np.arange(len(o)) - np.repeat(starts, np.diff(np.r_[starts, len(o)]))
+    hit = adopted[order].astype(bool)
+    n_acc = int(o.max()) + 1 if len(o) else 0
+    hits = np.bincount(o[hit & (rank < k)], minlength=n_acc)
+    total = np.bincount(o[hit], minlength=n_acc)
+    has = total > 0
+    return float((hits[has] / total[has]).mean()) if has.any() else 0.0

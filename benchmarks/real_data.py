@@ -179,10 +179,21 @@ def load_superstore(path: Path = SAMPLES / "superstore" / "superstore.csv.gz") -
     return Dataset("superstore", _shaped(frame), accounts)
 
 
+def product_level(data: Dataset) -> Dataset:
+    """The same history with each product as its own category: a harder pitch test on data
+    whose few categories every customer already buys."""
+    lines = data.order_lines.assign(category=data.order_lines["product_id"].astype(str))
+    return Dataset(f"{data.name} (products)", lines, data.accounts, data.planted, data.note)
+
+
 LOADERS = {
     "northwind": load_northwind,
     "cdnow": load_cdnow,
     "wwi": load_wwi,
     "classicmodels": load_classicmodels,
     "superstore": load_superstore,
+}
+LOADERS |= {
+    "northwind-products": lambda: product_level(load_northwind()),
+    "classicmodels-products": lambda: product_level(load_classicmodels()),
 }
