@@ -99,6 +99,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, SQLModel
 
+from store import sanity
 from store.db import StoreUnavailableError
 from store.mapping import (
     DEFAULT_MAX_ERRORS,
@@ -112,6 +113,7 @@ from store.mapping import (
     SourceFrame,
     apply_mapping,
     field_specs,
+    fold,
     load_mapping,
     per_unique,
     read_table,
@@ -139,6 +141,7 @@ from store.models import (
     Target,
     TargetCreate,
 )
+from store.sanity import stage_rule_warning
 
 __all__ = [
     "KINDS",
@@ -223,6 +226,9 @@ class ImportReport:
     tables: dict[str, TableCounts]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    facts: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +237,9 @@ class ImportReport:
             "rows": self.rows,
             "tables": {name: asdict(counts) for name, counts in self.tables.items()},
             "notes": list(self.notes),
+            "facts": list(self.facts),
+            "warnings": list(self.warnings),
+            "skipped": dict(self.skipped),
             "seconds": round(self.seconds, 3),
         }
 
@@ -244,6 +253,12 @@ class ImportReport:
             *(f"  {part}" for part in parts),
             *(f"  {note}" for note in self.notes),
         ]
+        if self.skipped:
+            total = sum(self.skipped.values())
+            reasons = ", ".join(f"{count:,} {reason}" for reason, count in self.skipped.items())
+            lines.append(f"  skipped {total:,} rows: {reasons}")
+        lines += [f"  {fact}" for fact in self.facts]
+        lines += [f"warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
 
@@ -701,8 +716,11 @@ def _disagreement(
 
 
 def _membership(members: set[str]) -> Callable[[Any], str]:
+    """``"true"`` for a stage in ``members``, compared ignoring case and blanks."""
+    folded = {fold(m) for m in members}
+
     def flag(stage: Any) -> str:
-        return "true" if stage in members else "false"
+        return "true" if isinstance(stage, str) and fold(stage) in folded else "false"
 
     return flag
 
@@ -732,6 +750,8 @@ class _Import:
         self.progress = progress
         self.schema = spec.field_specs()
         self.report = ImportReport(kind=spec.kind, file=frame.file, rows=len(frame), tables={})
+        self.line_products: list[int | None] = []
+        self.deals: tuple[int, int, int, list[str]] | None = None
 
     # ----------------------------------------------------------- shared helpers
 
@@ -948,7 +968,59 @@ class _Import:
             self.run_orders(conn)
         else:
             self.run_records(conn)
+        self.check_sanity(conn)
         return self.report
+
+    def check_sanity(self, conn: Connection) -> None:
+        """Facts about what went in, and warnings naming likely mapping mistakes."""
+        report, frame = self.report, self.frame
+        report.warnings[:0] = frame.warnings
+        report.skipped.update(frame.skipped)
+        for name, spec in self.schema.items():
+            if spec.type != "date" or not self.provided(name):
+                continue
+            dates = sanity.dates_of(frame.values[name])
+            label = name.replace("_", " ")
+            fact = sanity.date_range_fact(label, dates)
+            if fact:
+                report.facts.append(fact)
+            warning = sanity.first_of_month_warning(name, frame.column(name), dates)
+            if warning:
+                report.warnings.append(warning)
+        for name in ("unit_price", "amount"):
+            if name in self.schema and self.provided(name):
+                warning = sanity.cents_warning(
+                    name, frame.column(name), sanity.numbers_of(frame.values[name])
+                )
+                if warning:
+                    report.warnings.append(warning)
+        if self.spec.kind == "products" and self.provided("category"):
+            warning = sanity.one_category_warning("product", frame.values["category"].tolist())
+            if warning:
+                report.warnings.append(warning)
+        if self.spec.kind == "orders" and self.line_products:
+            product = _table(Product)
+            category = dict(conn.execute(select(product.c.id, product.c.category)).fetchall())
+            warning = sanity.one_category_warning(
+                "order line", [category.get(p) for p in self.line_products if p is not None]
+            )
+            if warning:
+                report.warnings.append(warning)
+        if self.deals is not None:
+            outcome = sanity.deal_outcome(*self.deals)
+            report.facts += outcome.facts
+            report.warnings += outcome.warnings
+        counts = []
+        for table_model, noun in (
+            (Rep, "reps"),
+            (Account, "accounts"),
+            (Product, "products"),
+            (Order, "orders"),
+            (OrderLine, "order lines"),
+            (Opportunity, "deals"),
+        ):
+            counts.append(f"{self.count(conn, _table(table_model)):,} {noun}")
+        report.facts.append(f"the store now holds {', '.join(counts)}")
 
     def run_records(self, conn: Connection) -> None:
         spec = self.spec
@@ -1029,6 +1101,11 @@ class _Import:
         )
         if kind == "reps" and manager_links:
             self.link_managers(conn, manager_links)
+        if kind == "opportunities":
+            won = sum(1 for _r, record in written if record["is_won"])
+            lost = sum(1 for _r, r in written if r["is_closed"] and not r["is_won"])
+            stages = sorted({str(record["stage"]) for _r, record in written})
+            self.deals = (won, lost, len(written) - won - lost, stages)
         if kind == "opportunities" and self.mapping.derive_stage_history:
             self.derive_stage_history(conn, written, existing_stages)
         if kind == "stage_history":
@@ -1145,6 +1222,14 @@ class _Import:
         won = set(self.mapping.won_stages)
         lost = set(self.mapping.lost_stages)
         stages = self.frame.values["stage"]
+        if not self.provided("is_closed") or not self.provided("is_won"):
+            seen = [s for s in pd.unique(stages[~pd.isna(stages)]).tolist()]
+            for rule, members in (("won_stages", won), ("lost_stages", lost)):
+                folded = {fold(m) for m in members}
+                if not any(fold(stage) in folded for stage in seen):
+                    warning = stage_rule_warning(rule, seen, sorted(members))
+                    if warning:
+                        self.report.warnings.append(warning)
         for name, members in (("is_closed", won | lost), ("is_won", won)):
             if self.provided(name):
                 continue
@@ -1258,6 +1343,7 @@ class _Import:
         account_ids = self.resolve(conn, account_ref)
         product_ids = self.resolve(conn, product_ref)
         rep_ids = self.resolve(conn, rep_ref)
+        self.line_products = product_ids
 
         header_table = _table(Order)
         line_table = _table(OrderLine)

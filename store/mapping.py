@@ -45,9 +45,9 @@ Kind options (read by ``store.importer``): ``assign_owners: from_orders`` (accou
 orders), ``derive_stage_history``, ``won_stages``, ``lost_stages`` (opportunities).
 
 Rules: cells are stripped of surrounding blanks and an empty cell means "no value".
-Value maps apply to the stripped source text before any parsing, match keys exactly
-(quote keys that YAML would read as numbers, e.g. ``"01"``) and leave unmapped values
-as they are unless a ``"*"`` entry is present. Enum fields (role, buying role, lead
+Value maps apply to the stripped source text before any parsing, match keys ignoring
+case and blanks (quote keys that YAML would read as numbers, e.g. ``"01"``) and leave
+unmapped values as they are unless a ``"*"`` entry is present. Enum fields (role, buying role, lead
 source, ...) also accept their values in any case with spaces for underscores
 (``Decision Maker`` -> ``decision_maker``). In YAML only ``true``/``false`` are
 booleans: ``yes``, ``no``, ``on`` and ``off`` stay text.
@@ -881,6 +881,8 @@ class SourceFrame:
     values: dict[str, np.ndarray]
     sources: dict[str, str]
     invalid: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -1028,11 +1030,27 @@ def _number_normaliser(decimal: str, thousands: str | None) -> Callable[[Any], A
     return normalise
 
 
-def _value_mapper(table: dict[str, Scalar]) -> Callable[[Any], Any]:
-    fallback_set = "*" in table
-    fallback = table.get("*")
+def fold(text: str) -> str:
+    """The form value maps and stage rules compare: trimmed, case-folded, inner runs of
+    blanks as one space."""
+    return " ".join(text.split()).casefold()
 
-    def convert(value: Scalar) -> str | None:
+
+class ValueMap:
+    """A mapping's ``values`` table for one field: source text -> our value. Keys match
+    ignoring case and surrounding or repeated blanks; ``"*"`` catches the rest. Remembers
+    which cells a key matched, so a map that matched nothing can be reported."""
+
+    def __init__(self, table: dict[str, Scalar]) -> None:
+        self.fallback_set = "*" in table
+        self.fallback = table.get("*")
+        self.table = {fold(k): v for k, v in table.items() if k != "*"}
+        self.keys = [k for k in table if k != "*"]
+        self.matched = 0
+        self.seen: list[str] = []
+
+    @staticmethod
+    def _convert(value: Scalar) -> str | None:
         if value is None:
             return None
         if isinstance(value, bool):
@@ -1040,14 +1058,29 @@ def _value_mapper(table: dict[str, Scalar]) -> Callable[[Any], Any]:
         text = str(value).strip()
         return text or None
 
-    def apply(text: Any) -> Any:
-        if text in table:
-            return convert(table[text])
-        if fallback_set:
-            return convert(fallback)
+    def __call__(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        self.seen.append(text)
+        folded = fold(text)
+        if folded in self.table:
+            self.matched += 1
+            return self._convert(self.table[folded])
+        if self.fallback_set:
+            return self._convert(self.fallback)
         return text
 
-    return apply
+    def unmatched_warning(self, field_name: str, column: str) -> str | None:
+        """A sentence when no key of the map matched any value of the file."""
+        if not self.keys or self.matched or not self.seen:
+            return None
+        shown = ", ".join(show(v) for v in sorted(self.seen)[:8])
+        more = ", ..." if len(self.seen) > 8 else ""
+        return (
+            f"the value map for {field_name} matched no value of column {column} "
+            f"(its keys: {', '.join(show(k) for k in self.keys[:8])}; the file's values: "
+            f"{shown}{more}); check the map's keys"
+        )
 
 
 class _Columns:
@@ -1250,7 +1283,11 @@ def _parse_field(
 ) -> np.ndarray:
     table = mapping.values.get(spec.name)
     if table is not None:
-        cells = per_unique(cells, _value_mapper(table))
+        value_map = ValueMap(table)
+        cells = per_unique(cells, value_map)
+        warning = value_map.unmatched_warning(spec.name, frame.column(spec.name))
+        if warning:
+            frame.warnings.append(warning)
     if spec.type in ("float", "int") and (mapping.thousands or mapping.decimal != "."):
         cells = per_unique(cells, _number_normaliser(mapping.decimal, mapping.thousands))
     parser: Callable[[Any], Any] | None = None
