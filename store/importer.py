@@ -59,6 +59,7 @@ the rep with the most order revenue on it (ties: more lines, then the lower rep 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -920,8 +921,21 @@ class _Import:
                     column = self.frame.column(name) if name else None
                     self.log.add(file, int(lines[row]), column, describe_error(error))
                 continue
+            record = instance.__dict__
+            infinite = [
+                n for n, v in record.items() if isinstance(v, float) and not math.isfinite(v)
+            ]
+            if infinite:  # e.g. a number past float range after a computed field
+                for name in infinite:
+                    self.log.add(
+                        file,
+                        int(lines[start + offset]),
+                        self.frame.column(name),
+                        f"must be a finite number (got {record[name]})",
+                    )
+                continue
             rows.append(start + offset)
-            values.append(instance.__dict__)
+            values.append(record)
         return rows, values
 
     def chunks(self) -> Iterable[tuple[int, int]]:
@@ -1381,6 +1395,15 @@ class _Import:
                 quantity = record["quantity"]
                 unit_price = record["unit_price"]
                 discount = record["discount"]
+                if not math.isfinite(quantity * unit_price):
+                    self.log.add(
+                        frame.file,
+                        int(frame.lines[row]),
+                        frame.column("quantity"),
+                        f"quantity {quantity:g} times unit price {unit_price:g} is beyond "
+                        "the range of numbers the store holds",
+                    )
+                    continue
                 lines.append(
                     (
                         order_ids[row],
@@ -1394,7 +1417,8 @@ class _Import:
                         quantity * unit_price * (1.0 - discount),
                     )
                 )
-            execute_rows(conn, line_statement, LINE_COLUMNS, lines)
+            if not self.log:
+                execute_rows(conn, line_statement, LINE_COLUMNS, lines)
         self.fail_if_errors()
         for index in deferred:
             index.create(bind=conn)

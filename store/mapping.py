@@ -60,6 +60,7 @@ import csv
 import datetime as dt
 import difflib
 import gc
+import math
 import re
 import string
 from collections.abc import Callable, Iterator, Sequence
@@ -1290,6 +1291,7 @@ def _parse_field(
             frame.warnings.append(warning)
     if spec.type in ("float", "int") and (mapping.thousands or mapping.decimal != "."):
         cells = per_unique(cells, _number_normaliser(mapping.decimal, mapping.thousands))
+    cells = _reject(frame, spec, cells, per_unique(cells, _cell_check(spec)), log)
     parser: Callable[[Any], Any] | None = None
     if spec.type == "date":
         parser = _date_parser(mapping.dates.get(spec.name, mapping.date_format), spec.name)
@@ -1300,19 +1302,65 @@ def _parse_field(
     if parser is None:
         return cells
     parsed = per_unique(cells, parser)
-    broken = np.flatnonzero([isinstance(v, _Unparsable) for v in parsed.tolist()])
-    if len(broken):
-        log.add_rows(
-            frame.file,
-            frame.lines,
-            broken,
-            frame.column(spec.name),
-            lambda row: parsed[row].message,
-        )
-        parsed = parsed.copy()
-        parsed[broken] = None
-        frame.mark_invalid(spec.name, broken)
-    return parsed
+    return _reject(frame, spec, parsed, parsed, log)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"\\]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W_](?:[\w-]*[^\W_])?")
+
+
+def _cell_check(spec: FieldSpec) -> Callable[[Any], Any]:
+    """Checks every cell of a field must pass whatever its type: no control characters;
+    numbers finite; e-mail addresses shaped like one. Returns the cell, or an
+    :class:`_Unparsable` with the reason."""
+    number = spec.type in ("float", "int")
+    email = spec.name == "email" or spec.name.endswith("_email")
+
+    def check(value: Any) -> Any:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return _Unparsable(f"must be a finite number (got {value})")
+            return value
+        if not isinstance(value, str):
+            return value
+        control = _CONTROL.search(value)
+        if control:
+            return _Unparsable(
+                f"contains the control character U+{ord(control.group()):04X} at position "
+                f"{control.start() + 1}; remove it from the export (or set the file's real "
+                "`encoding:`)"
+            )
+        if number:
+            try:
+                parsed = float(value)
+            except ValueError:
+                return value  # the type check names it
+            if not math.isfinite(parsed):
+                return _Unparsable(f"must be a finite number (got {show(value)})")
+        if email and not _EMAIL.fullmatch(value):
+            return _Unparsable(
+                f"is not an e-mail address (got {show(value)}); an address has no spaces and "
+                "looks like name@example.com"
+            )
+        return value
+
+    return check
+
+
+def _reject(
+    frame: SourceFrame, spec: FieldSpec, cells: np.ndarray, checked: np.ndarray, log: ErrorLog
+) -> np.ndarray:
+    """Report the cells ``checked`` marks as unparsable; they become empty."""
+    broken = np.flatnonzero([isinstance(v, _Unparsable) for v in checked.tolist()])
+    if not len(broken):
+        return cells
+    log.add_rows(
+        frame.file, frame.lines, broken, frame.column(spec.name), lambda row: checked[row].message
+    )
+    cells = cells.copy()
+    cells[broken] = None
+    frame.mark_invalid(spec.name, broken)
+    return cells
 
 
 def _join(
