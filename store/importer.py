@@ -450,6 +450,7 @@ def import_file(
     assign_owners_from_orders: bool = False,
     max_errors: int = DEFAULT_MAX_ERRORS,
     progress: ProgressCallback | None = None,
+    rejects: Path | None = None,
 ) -> ImportReport:
     """Import one CSV file of ``kind`` into the store behind ``engine``.
 
@@ -486,6 +487,7 @@ def import_file(
         log=log,
     )
     job = _Import(spec, frame, mapping, log, today=today, progress=progress)
+    rejects_path = rejects or (Path(mapping.rejects) if mapping.rejects else None)
     try:
         with engine.begin() as conn, _large_sqlite_cache(conn):
             report = job.run(conn)
@@ -500,6 +502,9 @@ def import_file(
         ) from exc
     except OperationalError as exc:
         raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
+    if rejects_path is not None and frame.rejects is not None:
+        frame.rejects.to_csv(rejects_path, index=False)
+        report.notes.append(f"skipped rows written to {rejects_path}")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -1324,6 +1329,10 @@ class _Import:
     def run_orders(self, conn: Connection) -> None:
         frame = self.frame
         orders = self.cells("order_external_id")
+        if self.mapping.line_numbers and not self.provided("line_external_id"):
+            numbers = pd.Series(orders, dtype=object).groupby(orders, sort=False).cumcount() + 1
+            frame.values["line_external_id"] = numbers.astype(str).to_numpy(dtype=object)
+            frame.sources["line_external_id"] = "line number (counted within the order)"
         if self.provided("line_external_id"):
             line_keys = self.cells("line_external_id")
             empty = np.flatnonzero(pd.isna(line_keys) & ~pd.isna(orders))
