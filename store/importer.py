@@ -460,6 +460,42 @@ def import_file(
     (nothing written), :class:`MappingError`, :class:`UnknownKindError`,
     :class:`ImportWriteError` or ``StoreUnavailableError``.
     """
+    (report,) = import_files(
+        engine,
+        kind,
+        [path],
+        mapping,
+        today=today,
+        encoding=encoding,
+        assign_owners_from_orders=assign_owners_from_orders,
+        max_errors=max_errors,
+        progress=progress,
+        rejects=rejects,
+    )
+    return report
+
+
+DERIVED_ORDER = ("reps", "accounts", "products")
+"""Kinds a mapping may derive from repeated columns, in the order they are written."""
+
+
+def import_files(
+    engine: Engine,
+    kind: str,
+    paths: Sequence[str | Path],
+    mapping: Mapping | str | Path | None = None,
+    *,
+    today: dt.date,
+    encoding: str | None = None,
+    assign_owners_from_orders: bool = False,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    progress: ProgressCallback | None = None,
+    rejects: Path | None = None,
+) -> list[ImportReport]:
+    """Import several files of ``kind`` (``.gz`` too) in **one** transaction: if any
+    file is rejected, nothing of any of them is written. The master rows a mapping's
+    ``derive:`` section names (reps, accounts, products from repeated columns) are
+    written first, from each file, in the same transaction. One report per file."""
     started = time.perf_counter()
     spec = _spec(kind)
     mapping = _load(mapping)
@@ -470,7 +506,52 @@ def import_file(
     assign = assign_owners_from_orders or mapping.assign_owners == "from_orders"
     if assign and kind not in ("accounts", "orders"):
         raise MappingError("assigning account owners from orders applies to accounts and orders")
-    path = Path(path)
+    unknown = [k for k in mapping.derive if k not in DERIVED_ORDER]
+    if unknown:
+        raise MappingError(
+            f"derive: {', '.join(unknown)} cannot be derived; choose from {', '.join(DERIVED_ORDER)}"
+        )
+    reports: list[ImportReport] = []
+    rejected: list[pd.DataFrame] = []
+    name = ", ".join(Path(p).name for p in paths)
+    try:
+        with engine.begin() as conn, _large_sqlite_cache(conn):
+            for path in paths:
+                report, skipped = _import_one(
+                    conn, spec, Path(path), mapping, today, max_errors, progress
+                )
+                reports.append(report)
+                if skipped is not None:
+                    rejected.append(skipped.assign(file=Path(path).name))
+            if assign:
+                assigned = assign_owners_from_orders_in(conn)
+                reports[-1].notes.append(
+                    f"{assigned} accounts without an owner got the rep with the most order revenue"
+                )
+    except IntegrityError as exc:
+        raise ImportWriteError(
+            f"{name}: the database refused the rows, nothing was imported: {exc.orig}"
+        ) from exc
+    except OperationalError as exc:
+        raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
+    rejects_path = rejects or (Path(mapping.rejects) if mapping.rejects else None)
+    if rejects_path is not None and rejected:
+        pd.concat(rejected, ignore_index=True).to_csv(rejects_path, index=False)
+        reports[-1].notes.append(f"skipped rows written to {rejects_path}")
+    reports[-1].seconds = time.perf_counter() - started
+    return reports
+
+
+def _import_one(
+    conn: Connection,
+    spec: KindSpec,
+    path: Path,
+    mapping: Mapping,
+    today: dt.date,
+    max_errors: int,
+    progress: ProgressCallback | None,
+) -> tuple[ImportReport, pd.DataFrame | None]:
+    started = time.perf_counter()
     log = ErrorLog(max_errors)
     raw = read_table(
         path,
@@ -479,34 +560,76 @@ def import_file(
         delimiter=mapping.delimiter,
         max_field_size=mapping.max_field_size,
     )
-    frame = apply_mapping(
-        raw,
-        mapping,
-        spec.field_specs(),
-        base_dir=path.parent,
-        log=log,
-    )
+    derived_reports = []
+    for kind in DERIVED_ORDER:
+        rule = mapping.derive.get(kind)
+        if rule is None:
+            continue
+        derived_spec = _spec(kind)
+        sub = mapping.model_copy(
+            update={
+                "columns": rule.columns,
+                "templates": rule.templates,
+                "fields": rule.fields,
+                "constants": rule.constants,
+                "values": rule.values,
+                "derive": {},
+                "kind": None,
+            }
+        )
+        frame = apply_mapping(raw, sub, derived_spec.field_specs(), base_dir=path.parent, log=log)
+        masters = distinct_rows(frame, pick=rule.pick)
+        job = _Import(derived_spec, masters, sub, log, today=today, progress=None)
+        derived_reports.append(job.run(conn))
+    frame = apply_mapping(raw, mapping, spec.field_specs(), base_dir=path.parent, log=log)
     job = _Import(spec, frame, mapping, log, today=today, progress=progress)
-    rejects_path = rejects or (Path(mapping.rejects) if mapping.rejects else None)
-    try:
-        with engine.begin() as conn, _large_sqlite_cache(conn):
-            report = job.run(conn)
-            if assign:
-                assigned = assign_owners_from_orders_in(conn)
-                report.notes.append(
-                    f"{assigned} accounts without an owner got the rep with the most order revenue"
-                )
-    except IntegrityError as exc:
-        raise ImportWriteError(
-            f"{raw.name}: the database refused the rows, nothing was imported: {exc.orig}"
-        ) from exc
-    except OperationalError as exc:
-        raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
-    if rejects_path is not None and frame.rejects is not None:
-        frame.rejects.to_csv(rejects_path, index=False)
-        report.notes.append(f"skipped rows written to {rejects_path}")
+    report = job.run(conn)
+    for derived in derived_reports:
+        report.tables = {**derived.tables, **report.tables}
+        report.warnings = derived.warnings + report.warnings
     report.seconds = time.perf_counter() - started
-    return report
+    return report, frame.rejects
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def distinct_rows(frame: SourceFrame, *, pick: str) -> SourceFrame:
+    """One row per distinct ``external_id`` of ``frame`` (rows without one are left
+    out): each field takes the group's first non-empty value, or with
+    ``pick="most_frequent"`` its most frequent one (ties: the first seen). The line of
+    a row is the first line the id is on."""
+    ids = frame.values["external_id"]
+    present = np.flatnonzero(~pd.isna(ids))
+    codes, uniques = pd.factorize(ids[present])
+    data = pd.DataFrame(
+        {name: cells[present] for name, cells in frame.values.items()}, dtype=object
+    )
+    data["__group"] = codes
+    groups = data.groupby("__group", sort=True)
+    if pick == "most_frequent":
+
+        def most_frequent(cells: pd.Series) -> Any:
+            counts = cells.dropna().value_counts(sort=False)
+            return None if counts.empty else counts.index[int(np.argmax(counts.to_numpy()))]
+
+        chosen = groups.agg(most_frequent)
+    else:
+        chosen = groups.first()
+    first_rows = present[np.unique(codes, return_index=True)[1]]
+    values: dict[str, np.ndarray] = {}
+    for name in frame.values:
+        cells = chosen[name].tolist()
+        values[name] = np.array([None if _empty(v) else v for v in cells] or [], dtype=object)
+    values["external_id"] = np.asarray(uniques, dtype=object)
+    return SourceFrame(
+        file=frame.file,
+        lines=frame.lines[first_rows],
+        values=values,
+        sources=frame.sources,
+        warnings=frame.warnings,
+    )
 
 
 @contextmanager

@@ -349,6 +349,33 @@ class Computed(BaseModel):
         return self
 
 
+class Derived(BaseModel):
+    """Master rows (reps, accounts, products) taken from repeated columns of a lines
+    file: one row per distinct ``external_id``; other fields take the first non-empty
+    value of the id's rows, or the most frequent one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, str | list[str]] = Field(default_factory=dict)
+    templates: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, Computed] = Field(default_factory=dict)
+    constants: dict[str, Scalar] = Field(default_factory=dict)
+    values: dict[str, dict[str, Scalar]] = Field(default_factory=dict)
+    pick: Literal["first", "most_frequent"] = "first"
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                name: {_scalar_key(k): v for k, v in table.items()}
+                if isinstance(table, dict)
+                else table
+                for name, table in value.items()
+            }
+        return value
+
+
 def _scalar_key(key: Any) -> str:
     if isinstance(key, bool):
         return "true" if key else "false"
@@ -377,6 +404,7 @@ class Mapping(BaseModel):
     fields: dict[str, Computed] = Field(default_factory=dict)
     skip: list[SkipRule] = Field(default_factory=list)
     rejects: str | None = None
+    derive: dict[str, Derived] = Field(default_factory=dict)
     # kind options, read by store.importer
     line_numbers: bool = False
     assign_owners: Literal["from_orders"] | None = None
@@ -1451,7 +1479,7 @@ def _whole_text(text: Any) -> Any:
 def _template_values(template: str, available: _Columns, rows: int, label: str) -> np.ndarray:
     parts: list[np.ndarray | str] = []
     referenced: list[np.ndarray] = []
-    for literal, column, _spec, _conversion in string.Formatter().parse(template):
+    for literal, column, spec, _conversion in string.Formatter().parse(template):
         if literal:
             parts.append(literal)
         if column is not None:
@@ -1461,6 +1489,10 @@ def _template_values(template: str, available: _Columns, rows: int, label: str) 
                     + _suggest(column, available.names())
                 )
             cells = available[column]
+            if spec == "integer":  # "{CustomerID:integer}": 17850.0 -> 17850
+                cells = per_unique(cells, _whole_text)
+            elif spec:
+                raise MappingError(f"{label}: unknown format {spec!r} (known: integer)")
             referenced.append(cells)
             parts.append(np.where(pd.isna(cells), "", cells).astype(object))
     result = np.full(rows, "", dtype=object)
