@@ -1717,7 +1717,7 @@ def _parse_field(
     return _reject(frame, spec, parsed, parsed, log)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C1 codes occur in real mojibake
 _EMAIL = re.compile(r"[^@\s<>()\[\],;:\"\\]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W_](?:[\w-]*[^\W_])?")
 
 

@@ -56,3 +56,52 @@ def test_classic_models_totals_match_the_raw_files(sqlite_engine) -> None:
     owned = query(sqlite_engine, "SELECT COUNT(*) FROM account WHERE owner_id IS NOT NULL")
     assert owned == [(int(customers["salesRepEmployeeNumber"].notna().sum()),)]
     assert report.warnings == []
+
+
+WWI_ORDERS = 300
+"""The Wide World Importers test imports the lines of the first this many order ids."""
+
+
+def test_wide_world_importers_totals_match_the_raw_files(sqlite_engine, tmp_path) -> None:
+    folder = DATA / "wwi"
+    mappings = REPO / "mappings" / "wwi"
+    assert (folder / "order_lines.csv.gz").is_file(), (
+        f"Wide World Importers is expected in {folder}"
+    )
+    orders = pd.read_csv(folder / "orders.csv.gz", dtype=str)
+    first = sorted(orders["OrderID"].astype(int))[:WWI_ORDERS]
+    wanted = {str(i) for i in first}
+    lines = pd.read_csv(folder / "order_lines.csv.gz", dtype=str)
+    lines = lines[lines["OrderID"].isin(wanted)]
+    lines.to_csv(tmp_path / "order_lines.csv.gz", index=False)
+    orders[orders["OrderID"].isin(wanted)].to_csv(tmp_path / "orders.csv.gz", index=False)
+    import_file(
+        sqlite_engine, "accounts", folder / "customers.csv", mappings / "accounts.yml", today=TODAY
+    )
+    import_file(
+        sqlite_engine,
+        "products",
+        folder / "stock_items.csv",
+        mappings / "products.yml",
+        today=TODAY,
+    )
+    report = import_file(
+        sqlite_engine,
+        "orders",
+        tmp_path / "order_lines.csv.gz",
+        mappings / "orders.yml",
+        today=TODAY,
+    )
+    customers = pd.read_csv(folder / "customers.csv")
+    assert query(sqlite_engine, "SELECT COUNT(*) FROM account") == [(len(customers),)]
+    count, total, buyers = query(
+        sqlite_engine,
+        "SELECT COUNT(*), SUM(l.amount), COUNT(DISTINCT o.account_id) FROM order_line l "
+        "JOIN sales_order o ON o.id = l.order_id",
+    )[0]
+    merged = lines.merge(orders[["OrderID", "CustomerID"]], on="OrderID")
+    assert count == len(lines)
+    amount = lines["Quantity"].astype(float) * lines["UnitPrice"].astype(float)
+    assert total == pytest.approx(amount.sum())
+    assert buyers == merged["CustomerID"].nunique()
+    assert report.tables["sales_order"].created == WWI_ORDERS
