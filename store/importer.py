@@ -1484,6 +1484,20 @@ class _Import:
         )
         del frame.values["line_key"]
         self.check_order_headers(orders)
+        dates = self.cells("order_date")
+        undated = np.flatnonzero(pd.isna(dates) & ~pd.isna(orders))
+        invalid = frame.invalid.get("order_date")
+        if invalid is not None:
+            undated = undated[~invalid[undated]]
+        if len(undated):  # caught before the order headers are written
+            self.log.add_rows(
+                frame.file,
+                frame.lines,
+                undated,
+                frame.column("order_date"),
+                lambda row: "is required but empty",
+            )
+            frame.mark_invalid("order_date", undated)
 
         account_ref, product_ref, rep_ref = self.spec.refs
         account_ids = self.resolve(conn, account_ref)
