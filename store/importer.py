@@ -59,6 +59,7 @@ the rep with the most order revenue on it (ties: more lines, then the lower rep 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -99,6 +100,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, SQLModel
 
+from store import sanity
 from store.db import StoreUnavailableError
 from store.mapping import (
     DEFAULT_MAX_ERRORS,
@@ -112,6 +114,7 @@ from store.mapping import (
     SourceFrame,
     apply_mapping,
     field_specs,
+    fold,
     load_mapping,
     per_unique,
     read_table,
@@ -139,6 +142,7 @@ from store.models import (
     Target,
     TargetCreate,
 )
+from store.sanity import stage_rule_warning
 
 __all__ = [
     "KINDS",
@@ -223,6 +227,9 @@ class ImportReport:
     tables: dict[str, TableCounts]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    facts: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +238,9 @@ class ImportReport:
             "rows": self.rows,
             "tables": {name: asdict(counts) for name, counts in self.tables.items()},
             "notes": list(self.notes),
+            "facts": list(self.facts),
+            "warnings": list(self.warnings),
+            "skipped": dict(self.skipped),
             "seconds": round(self.seconds, 3),
         }
 
@@ -244,6 +254,12 @@ class ImportReport:
             *(f"  {part}" for part in parts),
             *(f"  {note}" for note in self.notes),
         ]
+        if self.skipped:
+            total = sum(self.skipped.values())
+            reasons = ", ".join(f"{count:,} {reason}" for reason, count in self.skipped.items())
+            lines.append(f"  skipped {total:,} rows: {reasons}")
+        lines += [f"  {fact}" for fact in self.facts]
+        lines += [f"warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
 
@@ -434,6 +450,7 @@ def import_file(
     assign_owners_from_orders: bool = False,
     max_errors: int = DEFAULT_MAX_ERRORS,
     progress: ProgressCallback | None = None,
+    rejects: Path | None = None,
 ) -> ImportReport:
     """Import one CSV file of ``kind`` into the store behind ``engine``.
 
@@ -443,6 +460,42 @@ def import_file(
     (nothing written), :class:`MappingError`, :class:`UnknownKindError`,
     :class:`ImportWriteError` or ``StoreUnavailableError``.
     """
+    (report,) = import_files(
+        engine,
+        kind,
+        [path],
+        mapping,
+        today=today,
+        encoding=encoding,
+        assign_owners_from_orders=assign_owners_from_orders,
+        max_errors=max_errors,
+        progress=progress,
+        rejects=rejects,
+    )
+    return report
+
+
+DERIVED_ORDER = ("reps", "accounts", "products")
+"""Kinds a mapping may derive from repeated columns, in the order they are written."""
+
+
+def import_files(
+    engine: Engine,
+    kind: str,
+    paths: Sequence[str | Path],
+    mapping: Mapping | str | Path | None = None,
+    *,
+    today: dt.date,
+    encoding: str | None = None,
+    assign_owners_from_orders: bool = False,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    progress: ProgressCallback | None = None,
+    rejects: Path | None = None,
+) -> list[ImportReport]:
+    """Import several files of ``kind`` (``.gz`` too) in **one** transaction: if any
+    file is rejected, nothing of any of them is written. The master rows a mapping's
+    ``derive:`` section names (reps, accounts, products from repeated columns) are
+    written first, from each file, in the same transaction. One report per file."""
     started = time.perf_counter()
     spec = _spec(kind)
     mapping = _load(mapping)
@@ -453,7 +506,52 @@ def import_file(
     assign = assign_owners_from_orders or mapping.assign_owners == "from_orders"
     if assign and kind not in ("accounts", "orders"):
         raise MappingError("assigning account owners from orders applies to accounts and orders")
-    path = Path(path)
+    unknown = [k for k in mapping.derive if k not in DERIVED_ORDER]
+    if unknown:
+        raise MappingError(
+            f"derive: {', '.join(unknown)} cannot be derived; choose from {', '.join(DERIVED_ORDER)}"
+        )
+    reports: list[ImportReport] = []
+    rejected: list[pd.DataFrame] = []
+    name = ", ".join(Path(p).name for p in paths)
+    try:
+        with engine.begin() as conn, _large_sqlite_cache(conn):
+            for path in paths:
+                report, skipped = _import_one(
+                    conn, spec, Path(path), mapping, today, max_errors, progress
+                )
+                reports.append(report)
+                if skipped is not None:
+                    rejected.append(skipped.assign(file=Path(path).name))
+            if assign:
+                assigned = assign_owners_from_orders_in(conn)
+                reports[-1].notes.append(
+                    f"{assigned} accounts without an owner got the rep with the most order revenue"
+                )
+    except IntegrityError as exc:
+        raise ImportWriteError(
+            f"{name}: the database refused the rows, nothing was imported: {exc.orig}"
+        ) from exc
+    except OperationalError as exc:
+        raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
+    rejects_path = rejects or (Path(mapping.rejects) if mapping.rejects else None)
+    if rejects_path is not None and rejected:
+        pd.concat(rejected, ignore_index=True).to_csv(rejects_path, index=False)
+        reports[-1].notes.append(f"skipped rows written to {rejects_path}")
+    reports[-1].seconds = time.perf_counter() - started
+    return reports
+
+
+def _import_one(
+    conn: Connection,
+    spec: KindSpec,
+    path: Path,
+    mapping: Mapping,
+    today: dt.date,
+    max_errors: int,
+    progress: ProgressCallback | None,
+) -> tuple[ImportReport, pd.DataFrame | None]:
+    started = time.perf_counter()
     log = ErrorLog(max_errors)
     raw = read_table(
         path,
@@ -462,30 +560,76 @@ def import_file(
         delimiter=mapping.delimiter,
         max_field_size=mapping.max_field_size,
     )
-    frame = apply_mapping(
-        raw,
-        mapping,
-        spec.field_specs(),
-        base_dir=path.parent,
-        log=log,
-    )
+    derived_reports = []
+    for kind in DERIVED_ORDER:
+        rule = mapping.derive.get(kind)
+        if rule is None:
+            continue
+        derived_spec = _spec(kind)
+        sub = mapping.model_copy(
+            update={
+                "columns": rule.columns,
+                "templates": rule.templates,
+                "fields": rule.fields,
+                "constants": rule.constants,
+                "values": rule.values,
+                "derive": {},
+                "kind": None,
+            }
+        )
+        frame = apply_mapping(raw, sub, derived_spec.field_specs(), base_dir=path.parent, log=log)
+        masters = distinct_rows(frame, pick=rule.pick)
+        job = _Import(derived_spec, masters, sub, log, today=today, progress=None)
+        derived_reports.append(job.run(conn))
+    frame = apply_mapping(raw, mapping, spec.field_specs(), base_dir=path.parent, log=log)
     job = _Import(spec, frame, mapping, log, today=today, progress=progress)
-    try:
-        with engine.begin() as conn, _large_sqlite_cache(conn):
-            report = job.run(conn)
-            if assign:
-                assigned = assign_owners_from_orders_in(conn)
-                report.notes.append(
-                    f"{assigned} accounts without an owner got the rep with the most order revenue"
-                )
-    except IntegrityError as exc:
-        raise ImportWriteError(
-            f"{raw.name}: the database refused the rows, nothing was imported: {exc.orig}"
-        ) from exc
-    except OperationalError as exc:
-        raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
+    report = job.run(conn)
+    for derived in derived_reports:
+        report.tables = {**derived.tables, **report.tables}
+        report.warnings = derived.warnings + report.warnings
     report.seconds = time.perf_counter() - started
-    return report
+    return report, frame.rejects
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def distinct_rows(frame: SourceFrame, *, pick: str) -> SourceFrame:
+    """One row per distinct ``external_id`` of ``frame`` (rows without one are left
+    out): each field takes the group's first non-empty value, or with
+    ``pick="most_frequent"`` its most frequent one (ties: the first seen). The line of
+    a row is the first line the id is on."""
+    ids = frame.values["external_id"]
+    present = np.flatnonzero(~pd.isna(ids))
+    codes, uniques = pd.factorize(ids[present])
+    data = pd.DataFrame(
+        {name: cells[present] for name, cells in frame.values.items()}, dtype=object
+    )
+    data["__group"] = codes
+    groups = data.groupby("__group", sort=True)
+    if pick == "most_frequent":
+
+        def most_frequent(cells: pd.Series) -> Any:
+            counts = cells.dropna().value_counts(sort=False)
+            return None if counts.empty else counts.index[int(np.argmax(counts.to_numpy()))]
+
+        chosen = groups.agg(most_frequent)
+    else:
+        chosen = groups.first()
+    first_rows = present[np.unique(codes, return_index=True)[1]]
+    values: dict[str, np.ndarray] = {}
+    for name in frame.values:
+        cells = chosen[name].tolist()
+        values[name] = np.array([None if _empty(v) else v for v in cells] or [], dtype=object)
+    values["external_id"] = np.asarray(uniques, dtype=object)
+    return SourceFrame(
+        file=frame.file,
+        lines=frame.lines[first_rows],
+        values=values,
+        sources=frame.sources,
+        warnings=frame.warnings,
+    )
 
 
 @contextmanager
@@ -701,8 +845,11 @@ def _disagreement(
 
 
 def _membership(members: set[str]) -> Callable[[Any], str]:
+    """``"true"`` for a stage in ``members``, compared ignoring case and blanks."""
+    folded = {fold(m) for m in members}
+
     def flag(stage: Any) -> str:
-        return "true" if stage in members else "false"
+        return "true" if isinstance(stage, str) and fold(stage) in folded else "false"
 
     return flag
 
@@ -732,6 +879,8 @@ class _Import:
         self.progress = progress
         self.schema = spec.field_specs()
         self.report = ImportReport(kind=spec.kind, file=frame.file, rows=len(frame), tables={})
+        self.line_products: list[int | None] = []
+        self.deals: tuple[int, int, int, list[str]] | None = None
 
     # ----------------------------------------------------------- shared helpers
 
@@ -900,8 +1049,21 @@ class _Import:
                     column = self.frame.column(name) if name else None
                     self.log.add(file, int(lines[row]), column, describe_error(error))
                 continue
+            record = instance.__dict__
+            infinite = [
+                n for n, v in record.items() if isinstance(v, float) and not math.isfinite(v)
+            ]
+            if infinite:  # e.g. a number past float range after a computed field
+                for name in infinite:
+                    self.log.add(
+                        file,
+                        int(lines[start + offset]),
+                        self.frame.column(name),
+                        f"must be a finite number (got {record[name]})",
+                    )
+                continue
             rows.append(start + offset)
-            values.append(instance.__dict__)
+            values.append(record)
         return rows, values
 
     def chunks(self) -> Iterable[tuple[int, int]]:
@@ -948,7 +1110,59 @@ class _Import:
             self.run_orders(conn)
         else:
             self.run_records(conn)
+        self.check_sanity(conn)
         return self.report
+
+    def check_sanity(self, conn: Connection) -> None:
+        """Facts about what went in, and warnings naming likely mapping mistakes."""
+        report, frame = self.report, self.frame
+        report.warnings[:0] = frame.warnings
+        report.skipped.update(frame.skipped)
+        for name, spec in self.schema.items():
+            if spec.type != "date" or not self.provided(name):
+                continue
+            dates = sanity.dates_of(frame.values[name])
+            label = name.replace("_", " ")
+            fact = sanity.date_range_fact(label, dates)
+            if fact:
+                report.facts.append(fact)
+            warning = sanity.first_of_month_warning(name, frame.column(name), dates)
+            if warning:
+                report.warnings.append(warning)
+        for name in ("unit_price", "amount"):
+            if name in self.schema and self.provided(name):
+                warning = sanity.cents_warning(
+                    name, frame.column(name), sanity.numbers_of(frame.values[name])
+                )
+                if warning:
+                    report.warnings.append(warning)
+        if self.spec.kind == "products" and self.provided("category"):
+            warning = sanity.one_category_warning("product", frame.values["category"].tolist())
+            if warning:
+                report.warnings.append(warning)
+        if self.spec.kind == "orders" and self.line_products:
+            product = _table(Product)
+            category = dict(conn.execute(select(product.c.id, product.c.category)).fetchall())
+            warning = sanity.one_category_warning(
+                "order line", [category.get(p) for p in self.line_products if p is not None]
+            )
+            if warning:
+                report.warnings.append(warning)
+        if self.deals is not None:
+            outcome = sanity.deal_outcome(*self.deals)
+            report.facts += outcome.facts
+            report.warnings += outcome.warnings
+        counts = []
+        for table_model, noun in (
+            (Rep, "reps"),
+            (Account, "accounts"),
+            (Product, "products"),
+            (Order, "orders"),
+            (OrderLine, "order lines"),
+            (Opportunity, "deals"),
+        ):
+            counts.append(f"{self.count(conn, _table(table_model)):,} {noun}")
+        report.facts.append(f"the store now holds {', '.join(counts)}")
 
     def run_records(self, conn: Connection) -> None:
         spec = self.spec
@@ -1029,6 +1243,11 @@ class _Import:
         )
         if kind == "reps" and manager_links:
             self.link_managers(conn, manager_links)
+        if kind == "opportunities":
+            won = sum(1 for _r, record in written if record["is_won"])
+            lost = sum(1 for _r, r in written if r["is_closed"] and not r["is_won"])
+            stages = sorted({str(record["stage"]) for _r, record in written})
+            self.deals = (won, lost, len(written) - won - lost, stages)
         if kind == "opportunities" and self.mapping.derive_stage_history:
             self.derive_stage_history(conn, written, existing_stages)
         if kind == "stage_history":
@@ -1145,6 +1364,14 @@ class _Import:
         won = set(self.mapping.won_stages)
         lost = set(self.mapping.lost_stages)
         stages = self.frame.values["stage"]
+        if not self.provided("is_closed") or not self.provided("is_won"):
+            seen = [s for s in pd.unique(stages[~pd.isna(stages)]).tolist()]
+            for rule, members in (("won_stages", won), ("lost_stages", lost)):
+                folded = {fold(m) for m in members}
+                if not any(fold(stage) in folded for stage in seen):
+                    warning = stage_rule_warning(rule, seen, sorted(members))
+                    if warning:
+                        self.report.warnings.append(warning)
         for name, members in (("is_closed", won | lost), ("is_won", won)):
             if self.provided(name):
                 continue
@@ -1225,6 +1452,10 @@ class _Import:
     def run_orders(self, conn: Connection) -> None:
         frame = self.frame
         orders = self.cells("order_external_id")
+        if self.mapping.line_numbers and not self.provided("line_external_id"):
+            numbers = pd.Series(orders, dtype=object).groupby(orders, sort=False).cumcount() + 1
+            frame.values["line_external_id"] = numbers.astype(str).to_numpy(dtype=object)
+            frame.sources["line_external_id"] = "line number (counted within the order)"
         if self.provided("line_external_id"):
             line_keys = self.cells("line_external_id")
             empty = np.flatnonzero(pd.isna(line_keys) & ~pd.isna(orders))
@@ -1253,11 +1484,26 @@ class _Import:
         )
         del frame.values["line_key"]
         self.check_order_headers(orders)
+        dates = self.cells("order_date")
+        undated = np.flatnonzero(pd.isna(dates) & ~pd.isna(orders))
+        invalid = frame.invalid.get("order_date")
+        if invalid is not None:
+            undated = undated[~invalid[undated]]
+        if len(undated):  # caught before the order headers are written
+            self.log.add_rows(
+                frame.file,
+                frame.lines,
+                undated,
+                frame.column("order_date"),
+                lambda row: "is required but empty",
+            )
+            frame.mark_invalid("order_date", undated)
 
         account_ref, product_ref, rep_ref = self.spec.refs
         account_ids = self.resolve(conn, account_ref)
         product_ids = self.resolve(conn, product_ref)
         rep_ids = self.resolve(conn, rep_ref)
+        self.line_products = product_ids
 
         header_table = _table(Order)
         line_table = _table(OrderLine)
@@ -1295,6 +1541,15 @@ class _Import:
                 quantity = record["quantity"]
                 unit_price = record["unit_price"]
                 discount = record["discount"]
+                if not math.isfinite(quantity * unit_price):
+                    self.log.add(
+                        frame.file,
+                        int(frame.lines[row]),
+                        frame.column("quantity"),
+                        f"quantity {quantity:g} times unit price {unit_price:g} is beyond "
+                        "the range of numbers the store holds",
+                    )
+                    continue
                 lines.append(
                     (
                         order_ids[row],
@@ -1308,7 +1563,8 @@ class _Import:
                         quantity * unit_price * (1.0 - discount),
                     )
                 )
-            execute_rows(conn, line_statement, LINE_COLUMNS, lines)
+            if not self.log:
+                execute_rows(conn, line_statement, LINE_COLUMNS, lines)
         self.fail_if_errors()
         for index in deferred:
             index.create(bind=conn)

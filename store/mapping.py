@@ -45,9 +45,9 @@ Kind options (read by ``store.importer``): ``assign_owners: from_orders`` (accou
 orders), ``derive_stage_history``, ``won_stages``, ``lost_stages`` (opportunities).
 
 Rules: cells are stripped of surrounding blanks and an empty cell means "no value".
-Value maps apply to the stripped source text before any parsing, match keys exactly
-(quote keys that YAML would read as numbers, e.g. ``"01"``) and leave unmapped values
-as they are unless a ``"*"`` entry is present. Enum fields (role, buying role, lead
+Value maps apply to the stripped source text before any parsing, match keys ignoring
+case and blanks (quote keys that YAML would read as numbers, e.g. ``"01"``) and leave
+unmapped values as they are unless a ``"*"`` entry is present. Enum fields (role, buying role, lead
 source, ...) also accept their values in any case with spaces for underscores
 (``Decision Maker`` -> ``decision_maker``). In YAML only ``true``/``false`` are
 booleans: ``yes``, ``no``, ``on`` and ``off`` stay text.
@@ -55,13 +55,18 @@ booleans: ``yes``, ``no``, ``on`` and ``off`` stay text.
 
 from __future__ import annotations
 
+import ast
 import codecs
 import csv
 import datetime as dt
 import difflib
 import gc
+import gzip
+import math
 import re
+import shutil
 import string
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,7 +78,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 MIB = 1 << 20
 DEFAULT_MAX_FIELD_SIZE = MIB
@@ -222,6 +234,148 @@ class Lookup(BaseModel):
         return {name: name for name in self.add}
 
 
+class SkipRule(BaseModel):
+    """Rows to leave out of the import (e.g. cancellations, returns, lines without a
+    customer), counted per reason in the summary. A rule on a column added by a lookup
+    is applied after the join; a rule on the file's own column before it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str
+    reason: str | None = None
+    empty: bool = False
+    equals: str | list[str] | None = None
+    starts_with: str | list[str] | None = None
+    matches: str | None = None
+    below: float | None = None
+    above: float | None = None
+
+    @field_validator("equals", "starts_with", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [_scalar_key(v) for v in value]
+        return None if value is None else _scalar_key(value)
+
+    @field_validator("matches")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"is not a valid regular expression: {exc}") from None
+        return value
+
+    def describe(self) -> str:
+        if self.reason:
+            return self.reason
+        if self.empty:
+            return f"{self.column} empty"
+        if self.equals is not None:
+            return f"{self.column} is {self.equals}"
+        if self.starts_with is not None:
+            return f"{self.column} starts with {self.starts_with}"
+        if self.matches is not None:
+            return f"{self.column} matches {self.matches}"
+        if self.below is not None:
+            return f"{self.column} below {self.below:g}"
+        return f"{self.column} above {self.above:g}"
+
+    def hits(self, cells: np.ndarray) -> np.ndarray:
+        """Boolean mask of the cells (clean text, None = empty) this rule skips."""
+        empty = pd.isna(cells)
+        text = pd.Series(cells, dtype=object)
+        if self.empty:
+            return np.asarray(empty, dtype=bool)
+        if self.equals is not None:
+            wanted = {
+                fold(v) for v in ([self.equals] if isinstance(self.equals, str) else self.equals)
+            }
+            return per_unique(cells, lambda v: fold(v) in wanted).astype(bool) & ~empty
+        if self.starts_with is not None:
+            prefixes = tuple(
+                [self.starts_with] if isinstance(self.starts_with, str) else self.starts_with
+            )
+            return per_unique(cells, lambda v: str(v).startswith(prefixes)).astype(bool) & ~empty
+        if self.matches is not None:
+            pattern = re.compile(self.matches)
+            return per_unique(cells, lambda v: bool(pattern.search(str(v)))).astype(bool) & ~empty
+        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            if self.below is not None:
+                return np.asarray(numbers < self.below, dtype=bool)
+            return np.asarray(numbers > (self.above if self.above is not None else np.inf))
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> SkipRule:
+        given = [
+            self.empty,
+            self.equals is not None,
+            self.starts_with is not None,
+            self.matches is not None,
+            self.below is not None,
+            self.above is not None,
+        ]
+        if sum(given) != 1:
+            raise ValueError(
+                "a skip rule needs exactly one of empty, equals, starts_with, matches, below, above"
+            )
+        return self
+
+
+class Computed(BaseModel):
+    """A field computed from the file's columns: from one column, an arithmetic
+    expression, the first non-empty of several columns or a template; then optionally
+    case-changed, written as a whole number, or scaled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str | None = None
+    expr: str | None = None
+    first_of: list[str] | None = None
+    template: str | None = None
+    case: Literal["lower", "upper", "title"] | None = None
+    format: Literal["integer"] | None = None
+    scale: float | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Computed:
+        given = [self.column, self.expr, self.first_of, self.template]
+        if sum(v is not None for v in given) != 1:
+            raise ValueError(
+                "a computed field needs exactly one of column, expr, first_of, template"
+            )
+        return self
+
+
+class Derived(BaseModel):
+    """Master rows (reps, accounts, products) taken from repeated columns of a lines
+    file: one row per distinct ``external_id``; other fields take the first non-empty
+    value of the id's rows, or the most frequent one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, str | list[str]] = Field(default_factory=dict)
+    templates: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, Computed] = Field(default_factory=dict)
+    constants: dict[str, Scalar] = Field(default_factory=dict)
+    values: dict[str, dict[str, Scalar]] = Field(default_factory=dict)
+    pick: Literal["first", "most_frequent"] = "first"
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                name: {_scalar_key(k): v for k, v in table.items()}
+                if isinstance(table, dict)
+                else table
+                for name, table in value.items()
+            }
+        return value
+
+
 def _scalar_key(key: Any) -> str:
     if isinstance(key, bool):
         return "true" if key else "false"
@@ -247,11 +401,18 @@ class Mapping(BaseModel):
     constants: dict[str, Scalar] = Field(default_factory=dict)
     values: dict[str, dict[str, Scalar]] = Field(default_factory=dict)
     lookups: list[Lookup] = Field(default_factory=list)
+    fields: dict[str, Computed] = Field(default_factory=dict)
+    skip: list[SkipRule] = Field(default_factory=list)
+    rejects: str | None = None
+    derive: dict[str, Derived] = Field(default_factory=dict)
     # kind options, read by store.importer
+    line_numbers: bool = False
     assign_owners: Literal["from_orders"] | None = None
     derive_stage_history: bool = True
     won_stages: list[str] = Field(default_factory=lambda: ["closed_won", "won"])
     lost_stages: list[str] = Field(default_factory=lambda: ["closed_lost", "lost"])
+    folder: Path | None = Field(default=None, exclude=True)
+    """The mapping file's folder (set when read from a file): lookups are found there too."""
 
     @field_validator("values", mode="before")
     @classmethod
@@ -346,7 +507,9 @@ def load_mapping(path: str | Path) -> Mapping:
         raise MappingError(f"mapping file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise MappingError(f"mapping file {path} must be a YAML mapping of keys to values")
-    return parse_mapping(data, source=str(path))
+    mapping = parse_mapping(data, source=str(path))
+    mapping.folder = path.resolve().parent
+    return mapping
 
 
 def parse_mapping(data: dict[str, Any], *, source: str = "mapping") -> Mapping:
@@ -637,6 +800,16 @@ def read_table(
     """
     path = Path(path)
     name = name or path.name
+    if path.suffix == ".gz":
+        with _gunzipped(path, name) as plain:
+            return read_table(
+                plain,
+                log=log,
+                encoding=encoding,
+                delimiter=delimiter,
+                max_field_size=max_field_size,
+                name=name,
+            )
     codec = _codec(encoding or DEFAULT_ENCODING)
     try:
         size = path.stat().st_size
@@ -707,6 +880,21 @@ def read_table(
         columns=columns,
         lines=starts[data_rows],
     )
+
+
+@contextmanager
+def _gunzipped(path: Path, name: str) -> Iterator[Path]:
+    """A gzip-compressed file decompressed into a temporary file (removed afterwards)."""
+    with tempfile.TemporaryDirectory(prefix="salesbot-import-") as folder:
+        plain = Path(folder) / path.stem
+        try:
+            with gzip.open(path, "rb") as source, open(plain, "wb") as target:
+                shutil.copyfileobj(source, target, MIB)
+        except (OSError, EOFError) as exc:
+            raise ImportValidationError(
+                name, [RowError(name, None, None, f"cannot decompress the file: {exc}")]
+            ) from exc
+        yield plain
 
 
 def _parse(
@@ -881,6 +1069,9 @@ class SourceFrame:
     values: dict[str, np.ndarray]
     sources: dict[str, str]
     invalid: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    rejects: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -1028,11 +1219,27 @@ def _number_normaliser(decimal: str, thousands: str | None) -> Callable[[Any], A
     return normalise
 
 
-def _value_mapper(table: dict[str, Scalar]) -> Callable[[Any], Any]:
-    fallback_set = "*" in table
-    fallback = table.get("*")
+def fold(text: str) -> str:
+    """The form value maps and stage rules compare: trimmed, case-folded, inner runs of
+    blanks as one space."""
+    return " ".join(text.split()).casefold()
 
-    def convert(value: Scalar) -> str | None:
+
+class ValueMap:
+    """A mapping's ``values`` table for one field: source text -> our value. Keys match
+    ignoring case and surrounding or repeated blanks; ``"*"`` catches the rest. Remembers
+    which cells a key matched, so a map that matched nothing can be reported."""
+
+    def __init__(self, table: dict[str, Scalar]) -> None:
+        self.fallback_set = "*" in table
+        self.fallback = table.get("*")
+        self.table = {fold(k): v for k, v in table.items() if k != "*"}
+        self.keys = [k for k in table if k != "*"]
+        self.matched = 0
+        self.seen: list[str] = []
+
+    @staticmethod
+    def _convert(value: Scalar) -> str | None:
         if value is None:
             return None
         if isinstance(value, bool):
@@ -1040,14 +1247,29 @@ def _value_mapper(table: dict[str, Scalar]) -> Callable[[Any], Any]:
         text = str(value).strip()
         return text or None
 
-    def apply(text: Any) -> Any:
-        if text in table:
-            return convert(table[text])
-        if fallback_set:
-            return convert(fallback)
+    def __call__(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        self.seen.append(text)
+        folded = fold(text)
+        if folded in self.table:
+            self.matched += 1
+            return self._convert(self.table[folded])
+        if self.fallback_set:
+            return self._convert(self.fallback)
         return text
 
-    return apply
+    def unmatched_warning(self, field_name: str, column: str) -> str | None:
+        """A sentence when no key of the map matched any value of the file."""
+        if not self.keys or self.matched or not self.seen:
+            return None
+        shown = ", ".join(show(v) for v in sorted(self.seen)[:8])
+        more = ", ..." if len(self.seen) > 8 else ""
+        return (
+            f"the value map for {field_name} matched no value of column {column} "
+            f"(its keys: {', '.join(show(k) for k in self.keys[:8])}; the file's values: "
+            f"{shown}{more}); check the map's keys"
+        )
 
 
 class _Columns:
@@ -1076,11 +1298,188 @@ class _Columns:
     def names(self) -> list[str]:
         return list(self.labels)
 
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the rows of ``mask`` (after skip rules)."""
+        positions = np.flatnonzero(mask)
+        self._raw = {k: v[positions] for k, v in self._raw.items()}
+        self._clean = {k: v[positions] for k, v in self._clean.items()}
+        index = np.full(len(mask), -1, dtype=np.int64)
+        index[positions] = np.arange(len(positions))
+        self.unmatched = {k: index[v][index[v] >= 0] for k, v in self.unmatched.items()}
+
+
+def _apply_skip(rules: Sequence[SkipRule], available: _Columns, reasons: np.ndarray) -> None:
+    for rule in rules:
+        hits = rule.hits(available[rule.column]) & pd.isna(reasons)
+        reasons[hits] = rule.describe()
+
+
+_EXPR_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.USub,
+    ast.UAdd,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+)
+
+
+def _numbers(
+    cells: np.ndarray, mapping: Mapping, log: ErrorLog, file: str, lines: np.ndarray, label: str
+) -> np.ndarray:
+    """Cells as floats (NaN = empty); cells that are not numbers are errors."""
+    text = per_unique(cells, _number_normaliser(mapping.decimal, mapping.thousands))
+    numbers = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    bad = np.flatnonzero(np.isnan(numbers) & ~pd.isna(cells))
+    if len(bad):
+        log.add_rows(
+            file, lines, bad, label, lambda row: f"is not a number (got {show(cells[row])})"
+        )
+    return numbers
+
+
+def _evaluate(
+    expr: str, available: _Columns, mapping: Mapping, log: ErrorLog, file: str, lines: np.ndarray
+) -> np.ndarray:
+    """An arithmetic expression (+ - * / and parentheses) over columns, row by row;
+    a column is named as it is (``Quantity * UnitPrice``) or in braces (``{Unit Price}``)."""
+    names: dict[str, str] = {}
+
+    def placeholder(match: re.Match[str]) -> str:
+        key = f"__c{len(names)}"
+        names[key] = match.group(1)
+        return key
+
+    source = re.sub(r"\{([^{}]+)\}", placeholder, expr)
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError:
+        raise MappingError(f"expression {expr!r} is not valid arithmetic") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _EXPR_NODES):
+            raise MappingError(
+                f"expression {expr!r} may use only column names, numbers, + - * / and parentheses"
+            )
+
+    def value(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return value(node.body)
+        if isinstance(node, ast.Constant):
+            if not isinstance(node.value, int | float) or isinstance(node.value, bool):
+                raise MappingError(f"expression {expr!r}: {node.value!r} is not a number")
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            column = names.get(node.id, node.id)
+            if column not in available:
+                raise MappingError(
+                    f"expression {expr!r} uses column {column!r}, which the file does not have"
+                    + _suggest(column, available.names())
+                )
+            return _numbers(available[column], mapping, log, file, lines, available.labels[column])
+        if isinstance(node, ast.UnaryOp):
+            operand = value(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        assert isinstance(node, ast.BinOp)
+        left, right = value(node.left), value(node.right)
+        with np.errstate(all="ignore"):
+            if isinstance(node.op, ast.Add):
+                return left + right
+            if isinstance(node.op, ast.Sub):
+                return left - right
+            if isinstance(node.op, ast.Mult):
+                return left * right
+            return left / right
+
+    result = value(tree)
+    return np.broadcast_to(np.asarray(result, dtype=float), (len(lines),)).copy()
+
+
+def _computed_values(
+    field_name: str,
+    computed: Computed,
+    available: _Columns,
+    rows: int,
+    mapping: Mapping,
+    log: ErrorLog,
+    file: str,
+    lines: np.ndarray,
+) -> np.ndarray:
+    label = f"the computed field {field_name!r}"
+    column_label = f"{field_name} (computed)"
+    numbers: np.ndarray | None = None
+    if computed.expr is not None:
+        numbers = _evaluate(computed.expr, available, mapping, log, file, lines)
+        values = np.array([None] * rows, dtype=object)
+    elif computed.template is not None:
+        values = _template_values(computed.template, available, rows, label)
+    else:
+        sources = [computed.column] if computed.column is not None else computed.first_of or []
+        for column in sources:
+            if column not in available:
+                raise MappingError(
+                    f"{label} uses column {column!r}, which the file does not have"
+                    + _suggest(column, available.names())
+                )
+        values = np.full(rows, None, dtype=object)
+        for column in sources:
+            cells = available[column]
+            fill = pd.isna(values) & ~pd.isna(cells)
+            values[fill] = cells[fill]
+    if computed.case is not None and numbers is None:
+        change = {"lower": str.lower, "upper": str.upper, "title": str.title}[computed.case]
+        values = per_unique(values, lambda v: change(str(v)))
+    if computed.scale is not None and numbers is None:
+        numbers = _numbers(values, mapping, log, file, lines, column_label)
+    if numbers is not None:
+        if computed.scale is not None:
+            numbers = numbers * computed.scale
+        broken = np.flatnonzero(~np.isfinite(numbers) & ~np.isnan(numbers))
+        if len(broken):
+            log.add_rows(
+                file,
+                lines,
+                broken,
+                column_label,
+                lambda row: f"is not a finite number (got {numbers[row]})",
+            )
+        present = np.isfinite(numbers)
+        values = np.full(rows, None, dtype=object)
+        values[present] = numbers[present].tolist()
+        if computed.format == "integer":
+            values[present] = [_whole(v) for v in numbers[present].tolist()]
+        return values
+    if computed.format == "integer":
+        values = per_unique(values, _whole_text)
+    return values
+
+
+def _whole(number: float) -> Any:
+    return str(int(number)) if number.is_integer() else number
+
+
+def _whole_text(text: Any) -> Any:
+    """``"17850.0"`` -> ``"17850"``; text that is not a whole number stays as it is."""
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return text
+    if math.isfinite(number) and number.is_integer() and re.fullmatch(r"[+-]?\d+\.0*", str(text)):
+        return str(int(number))
+    return text
+
 
 def _template_values(template: str, available: _Columns, rows: int, label: str) -> np.ndarray:
     parts: list[np.ndarray | str] = []
     referenced: list[np.ndarray] = []
-    for literal, column, _spec, _conversion in string.Formatter().parse(template):
+    for literal, column, spec, _conversion in string.Formatter().parse(template):
         if literal:
             parts.append(literal)
         if column is not None:
@@ -1090,6 +1489,10 @@ def _template_values(template: str, available: _Columns, rows: int, label: str) 
                     + _suggest(column, available.names())
                 )
             cells = available[column]
+            if spec == "integer":  # "{CustomerID:integer}": 17850.0 -> 17850
+                cells = per_unique(cells, _whole_text)
+            elif spec:
+                raise MappingError(f"{label}: unknown format {spec!r} (known: integer)")
             referenced.append(cells)
             parts.append(np.where(pd.isna(cells), "", cells).astype(object))
     result = np.full(rows, "", dtype=object)
@@ -1127,6 +1530,7 @@ def _normal_name(name: str) -> str:
 def _unknown_fields(mapping: Mapping, schema: dict[str, FieldSpec]) -> list[str]:
     named = [f for _source, f in mapping.targets()]
     named += [*mapping.templates, *mapping.constants, *mapping.values, *mapping.dates]
+    named += list(mapping.fields)
     return [f for f in dict.fromkeys(named) if f not in schema]
 
 
@@ -1150,8 +1554,42 @@ def apply_mapping(
     name = raw.name
     rows = len(raw)
     available = _Columns(raw)
+    reasons = np.full(rows, None, dtype=object)
+    own = [rule for rule in mapping.skip if rule.column in raw.header]
+    _apply_skip(own, available, reasons)
     for lookup in mapping.lookups:
-        _join(raw, lookup, mapping, available, base_dir=base_dir, log=log)
+        _join(
+            raw,
+            lookup,
+            mapping,
+            available,
+            base_dir=base_dir,
+            log=log,
+            skipped=~pd.isna(reasons),
+        )
+    later = [rule for rule in mapping.skip if rule.column not in raw.header]
+    for rule in later:
+        if rule.column not in available:
+            raise MappingError(
+                f"skip rule: {name} has no column {rule.column!r}"
+                + _suggest(rule.column, available.names())
+            )
+    _apply_skip(later, available, reasons)
+    lines = raw.lines
+    skipped_rows = np.flatnonzero(~pd.isna(reasons))
+    skipped: dict[str, int] = {}
+    rejects = None
+    if len(skipped_rows):
+        keep = pd.isna(reasons)
+        skipped = {
+            str(k): int(v) for k, v in pd.Series(reasons[skipped_rows]).value_counts().items()
+        }
+        rejects = pd.DataFrame({c: raw.columns[c][skipped_rows] for c in raw.header})
+        rejects.insert(0, "reason", reasons[skipped_rows])
+        rejects.insert(0, "line", raw.lines[skipped_rows])
+        available.keep(keep)
+        lines = raw.lines[keep]
+        rows = int(keep.sum())
 
     unknown = _unknown_fields(mapping, schema)
     if unknown:
@@ -1193,6 +1631,12 @@ def apply_mapping(
             template, available, rows, f"the template for {field_name!r}"
         )
         sources[field_name] = f"{field_name} (template)"
+    for field_name, computed in mapping.fields.items():
+        claim(field_name, "fields")
+        values[field_name] = _computed_values(
+            field_name, computed, available, rows, mapping, log, name, lines
+        )
+        sources[field_name] = f"{field_name} (computed)"
     for field_name, constant in mapping.constants.items():
         claim(field_name, "constants")
         values[field_name] = np.full(rows, _constant_text(constant), dtype=object)
@@ -1235,7 +1679,9 @@ def apply_mapping(
             )
         raise ImportValidationError(name, problems)
 
-    frame = SourceFrame(file=name, lines=raw.lines, values={}, sources=sources)
+    frame = SourceFrame(
+        file=name, lines=lines, values={}, sources=sources, skipped=skipped, rejects=rejects
+    )
     for field_name, column in fed_by.items():
         unmatched = available.unmatched.get(column)
         if unmatched is not None and len(unmatched):
@@ -1250,9 +1696,14 @@ def _parse_field(
 ) -> np.ndarray:
     table = mapping.values.get(spec.name)
     if table is not None:
-        cells = per_unique(cells, _value_mapper(table))
+        value_map = ValueMap(table)
+        cells = per_unique(cells, value_map)
+        warning = value_map.unmatched_warning(spec.name, frame.column(spec.name))
+        if warning:
+            frame.warnings.append(warning)
     if spec.type in ("float", "int") and (mapping.thousands or mapping.decimal != "."):
         cells = per_unique(cells, _number_normaliser(mapping.decimal, mapping.thousands))
+    cells = _reject(frame, spec, cells, per_unique(cells, _cell_check(spec)), log)
     parser: Callable[[Any], Any] | None = None
     if spec.type == "date":
         parser = _date_parser(mapping.dates.get(spec.name, mapping.date_format), spec.name)
@@ -1263,19 +1714,65 @@ def _parse_field(
     if parser is None:
         return cells
     parsed = per_unique(cells, parser)
-    broken = np.flatnonzero([isinstance(v, _Unparsable) for v in parsed.tolist()])
-    if len(broken):
-        log.add_rows(
-            frame.file,
-            frame.lines,
-            broken,
-            frame.column(spec.name),
-            lambda row: parsed[row].message,
-        )
-        parsed = parsed.copy()
-        parsed[broken] = None
-        frame.mark_invalid(spec.name, broken)
-    return parsed
+    return _reject(frame, spec, parsed, parsed, log)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C1 codes occur in real mojibake
+_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"\\]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W_](?:[\w-]*[^\W_])?")
+
+
+def _cell_check(spec: FieldSpec) -> Callable[[Any], Any]:
+    """Checks every cell of a field must pass whatever its type: no control characters;
+    numbers finite; e-mail addresses shaped like one. Returns the cell, or an
+    :class:`_Unparsable` with the reason."""
+    number = spec.type in ("float", "int")
+    email = spec.name == "email" or spec.name.endswith("_email")
+
+    def check(value: Any) -> Any:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return _Unparsable(f"must be a finite number (got {value})")
+            return value
+        if not isinstance(value, str):
+            return value
+        control = _CONTROL.search(value)
+        if control:
+            return _Unparsable(
+                f"contains the control character U+{ord(control.group()):04X} at position "
+                f"{control.start() + 1}; remove it from the export (or set the file's real "
+                "`encoding:`)"
+            )
+        if number:
+            try:
+                parsed = float(value)
+            except ValueError:
+                return value  # the type check names it
+            if not math.isfinite(parsed):
+                return _Unparsable(f"must be a finite number (got {show(value)})")
+        if email and not _EMAIL.fullmatch(value):
+            return _Unparsable(
+                f"is not an e-mail address (got {show(value)}); an address has no spaces and "
+                "looks like name@example.com"
+            )
+        return value
+
+    return check
+
+
+def _reject(
+    frame: SourceFrame, spec: FieldSpec, cells: np.ndarray, checked: np.ndarray, log: ErrorLog
+) -> np.ndarray:
+    """Report the cells ``checked`` marks as unparsable; they become empty."""
+    broken = np.flatnonzero([isinstance(v, _Unparsable) for v in checked.tolist()])
+    if not len(broken):
+        return cells
+    log.add_rows(
+        frame.file, frame.lines, broken, frame.column(spec.name), lambda row: checked[row].message
+    )
+    cells = cells.copy()
+    cells[broken] = None
+    frame.mark_invalid(spec.name, broken)
+    return cells
 
 
 def _join(
@@ -1286,15 +1783,21 @@ def _join(
     *,
     base_dir: Path,
     log: ErrorLog,
+    skipped: np.ndarray,
 ) -> None:
     path = Path(lookup.file)
     if not path.is_absolute():
-        path = base_dir / path
+        folders = [base_dir] + ([mapping.folder] if mapping.folder is not None else [])
+        found_in = [folder / path for folder in folders if (folder / path).exists()]
+        if not found_in:
+            raise MappingError(
+                f"lookup file {lookup.file!r} not found (looked in "
+                f"{' and '.join(str(f) for f in dict.fromkeys(folders))}); lookup paths are "
+                "relative to the folder of the imported file, else of the mapping file"
+            )
+        path = found_in[0]
     if not path.exists():
-        raise MappingError(
-            f"lookup file {lookup.file!r} not found (looked in {path.parent}); lookup paths are "
-            "relative to the folder of the imported file"
-        )
+        raise MappingError(f"lookup file {lookup.file!r} not found")
     other = read_table(
         path,
         log=log,
@@ -1345,7 +1848,7 @@ def _join(
     wanted = available[lookup.match]
     position = index.get_indexer(pd.Index(wanted, dtype=object))
     found = position >= 0
-    unmatched = np.flatnonzero(~found & ~pd.isna(wanted))
+    unmatched = np.flatnonzero(~found & ~pd.isna(wanted) & ~skipped)
     if lookup.required and len(unmatched):
         log.add_rows(
             raw.name,

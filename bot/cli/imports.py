@@ -21,6 +21,7 @@ is a terminal (never with ``--json`` or ``--quiet``).
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import importlib
 import json
 import sys
@@ -39,7 +40,7 @@ from store.importer import (
     DataImportError,
     ImportReport,
     ImportValidationError,
-    import_file,
+    import_files,
 )
 
 DELEGATED_KINDS: dict[str, str] = {
@@ -72,7 +73,12 @@ def register(app: typer.Typer) -> None:
 
 def import_command(
     kind: str = typer.Argument(..., metavar="KIND", help=f"one of: {', '.join(all_kinds())}"),
-    file: Path = typer.Argument(..., metavar="FILE", help="the CSV file to import"),
+    files: list[str] = typer.Argument(
+        ...,
+        metavar="FILE...",
+        help="CSV files to import (.gz too), folders of them, or glob patterns; "
+        "all go in one transaction",
+    ),
     mapping: Path | None = typer.Option(
         None, "--mapping", "-m", help="YAML mapping of the file's columns to ours"
     ),
@@ -91,11 +97,18 @@ def import_command(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing on success"),
     max_errors: int = typer.Option(50, "--max-errors", min=1, help="errors to list at most"),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="write the rows skipped by the mapping's skip rules to this CSV"
+    ),
 ) -> None:
     if kind not in all_kinds():
         fail(f"unknown kind {kind!r}; choose one of: {', '.join(all_kinds())}")
-    if not file.is_file() and not (kind in DELEGATED_KINDS and file.is_dir()):
-        fail(f"{file} is not a file")
+    if kind in DELEGATED_KINDS:
+        file = Path(files[0])
+        if len(files) != 1 or not (file.is_file() or file.is_dir()):
+            fail(f"importing {kind} takes one file or folder")
+    else:
+        paths = expand_files(files)
     if mapping is not None and not mapping.is_file():
         fail(f"mapping file {mapping} not found")
     day = _day(today)
@@ -107,16 +120,17 @@ def import_command(
     engine = store_engine()
     with _ProgressBar(enabled=not (as_json or quiet) and _is_terminal()) as bar:
         try:
-            report = import_file(
+            reports = import_files(
                 engine,
                 kind,
-                file,
+                paths,
                 mapping,
                 today=day,
                 encoding=encoding,
                 assign_owners_from_orders=assign_owners_from_orders,
                 max_errors=max_errors,
                 progress=bar.update,
+                rejects=rejects,
             )
         except ImportValidationError as exc:
             bar.stop()
@@ -129,7 +143,31 @@ def import_command(
                 typer.echo(json.dumps({"ok": False, "errors": [{"message": str(exc)}]}))
                 raise typer.Exit(1) from exc
             fail(str(exc))
-    _print_report(report, as_json=as_json, quiet=quiet)
+    for report in reports:
+        _print_report(report, as_json=as_json, quiet=quiet)
+
+
+def expand_files(arguments: list[str]) -> list[Path]:
+    """Files named on the command line: a file as it is, a folder as its ``*.csv`` and
+    ``*.csv.gz`` files, a glob pattern as its matches (each sorted by name)."""
+    paths: list[Path] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_file():
+            paths.append(path)
+        elif path.is_dir():
+            found = sorted([*path.glob("*.csv"), *path.glob("*.csv.gz")])
+            if not found:
+                fail(f"{path} holds no .csv or .csv.gz files")
+            paths += found
+        elif glob.has_magic(argument):
+            matches = sorted(Path(m) for m in glob.glob(argument) if Path(m).is_file())
+            if not matches:
+                fail(f"no file matches {argument}")
+            paths += matches
+        else:
+            fail(f"{path} is not a file")
+    return list(dict.fromkeys(paths))
 
 
 def _day(text: str | None) -> dt.date:
