@@ -694,7 +694,12 @@ class HealthModel:
             likely = score >= self.slip_probability
             slip = (likely & (z >= self.watch_z) & ~lull) | slip_drop
             top = score >= np.quantile(score[repeat], 1 - self.watch_top) if repeat.any() else False
-            watch = watch | (score >= self.watch_probability) | (top & repeat)
+            likely_watch = score >= self.watch_probability
+            watch = (
+                watch
+                | (likely_watch & (z >= self.watch_z))
+                | (top & repeat & (score >= self.watch_probability / 2))
+            )
             overdue = likely & (z >= self.watch_z) & ~lull
         elif classifier is not None:
             score = classifier.probability(matrix)
@@ -809,7 +814,15 @@ def _rhythm_reason(j: _Judged, noun: str = "orders") -> np.ndarray:
     r = j.rhythm
     cycle = int_text(np.round(np.nan_to_num(r.cycle_days, nan=0)))
     since = days_text(r.recency_days)
-    base = f"{noun} every " + cycle + " days on average"
+    # the usual gap is a median, and says so, with how many gaps it rests on
+    gaps = np.maximum(r.gaps, 1)
+    base = (
+        f"usually {noun} every "
+        + cycle
+        + " days (median of "
+        + np.where(gaps == 1, "its only gap", "its last " + int_text(gaps) + " gaps").astype(object)
+        + ")"
+    )
     last = since + " since the last order"
     ly = _change_phrase(j.spend_change_ly, "vs the same quarter last year")
     own = _change_phrase(j.spend_change, "vs its usual quarter")

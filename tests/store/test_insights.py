@@ -42,7 +42,7 @@ def _health(account_ids: list[int]) -> pd.DataFrame:
             "spend_change_ly": [-0.4, np.nan, np.nan],
             "orders": [30, 8, 1],
             "reason": [
-                "orders every 12 days on average; 47 days since the last order",
+                "usually orders every 12 days (median of its last 12 gaps); 47 days since the last order",
                 "fine",
                 "once",
             ],
@@ -183,7 +183,7 @@ def test_score_command_writes_tables_and_csvs(sqlite_engine, sqlite_url, tmp_pat
     assert acme["status"] == "slipping"
     assert acme["owner"] == "rita@example.com"
     assert acme["reason"].startswith(
-        "orders every 7 days on average; 13 weeks since the last order"
+        "usually orders every 7 days (median of its last 12 gaps); 13 weeks since the last order"
     )
     assert health.set_index("external_id").loc["BIS", "status"] == "healthy"
 
