@@ -276,3 +276,26 @@ class Backtest:
         out = asdict(self)
         out["as_of"] = self.as_of.isoformat()
         return out
+
+
+def track_record(health_backtest: Backtest | None, pitch_backtest: dict | None) -> dict | None:
+    """The JSON-ready track record a scoring run stores: the slipping backtest (every method's
+    ROC-AUC and precision at the top 10%, the method chosen, how many flagged accounts did not
+    order again) and the pitch backtest (recall@k per method, how many pitches became first
+    orders). None when neither could be run (too little history)."""
+    if health_backtest is None and pitch_backtest is None:
+        return None
+
+    def rounded(value: object) -> object:
+        if isinstance(value, float):
+            return None if math.isnan(value) else round(value, 4)
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return value
+
+    out: dict[str, object] = {}
+    if health_backtest is not None:
+        out["slipping"] = rounded(health_backtest.as_dict())
+    if pitch_backtest is not None:
+        out["pitch"] = rounded(dict(pitch_backtest))
+    return out

@@ -720,7 +720,7 @@ class HealthModel:
         status[lapsed] = "lapsed"
         # a flag needs gaps to be evidence: with fewer order days it says so instead
         thin = repeat & (r.orders < self.min_flag_orders) & (watch | slip)
-        status[thin] = "too_little_history"
+        status[thin] = "short_history"
         status[~repeat] = "one_off"
         status[r.first_day > cutoff - self.new_days] = "new"
         score = np.where(repeat, score, 0.0)

@@ -607,8 +607,11 @@ class PeerRecommender:
         self.rank_method_ = best
         if best != LEARNT:
             self.rank_calibration_ = Calibration.fit(scores[best], y)
+        top = _top_k_mask(owner, scores[best], self.top_n)
         self.backtest_ = {
             "as_of": date_of(early).isoformat(),
+            "pitched": int(top.sum()),
+            "pitched_adopted": int(y[top].sum()),
             "horizon_days": self.horizon_days,
             "accounts": int(len(np.unique(owner[y == 1]))),
             "first_purchases": int(y.sum()),
@@ -920,17 +923,30 @@ def _own_rhythm(
     return cycle, annual
 
 
-def _recall_at(owner: np.ndarray, score: np.ndarray, adopted: np.ndarray, k: int) -> float:
-    """Mean over accounts with a first purchase of the share of them in the account's top
-    ``k`` candidates by ``score`` (rows of one account are its candidates)."""
+def _top_k_mask(owner: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """True for the rows among each owner's ``k`` highest scores (ties in a fixed random
+    order)."""
+    if not len(owner):
+        return np.zeros(0, bool)
     jitter = np.random.default_rng(0).random(len(score)) * 1e-9
     order = np.lexsort((-(np.asarray(score, dtype=float) + jitter), owner))
     o = owner[order]
     starts = np.r_[0, np.flatnonzero(o[1:] != o[:-1]) + 1]
     rank = np.arange(len(o)) - np.repeat(starts, np.diff(np.r_[starts, len(o)]))
-    hit = adopted[order].astype(bool)
-    n_acc = int(o.max()) + 1 if len(o) else 0
-    hits = np.bincount(o[hit & (rank < k)], minlength=n_acc)
-    total = np.bincount(o[hit], minlength=n_acc)
+    mask = np.zeros(len(owner), bool)
+    mask[order[rank < k]] = True
+    return mask
+
+
+def _recall_at(owner: np.ndarray, score: np.ndarray, adopted: np.ndarray, k: int) -> float:
+    """Mean over accounts with a first purchase of the share of them in the account's top
+    ``k`` candidates by ``score`` (rows of one account are its candidates)."""
+    if not len(owner):
+        return 0.0
+    top = _top_k_mask(owner, score, k)
+    hit = adopted.astype(bool)
+    n_acc = int(owner.max()) + 1
+    hits = np.bincount(owner[hit & top], minlength=n_acc)
+    total = np.bincount(owner[hit], minlength=n_acc)
     has = total > 0
     return float((hits[has] / total[has]).mean()) if has.any() else 0.0

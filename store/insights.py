@@ -48,8 +48,15 @@ def start_run(engine: Engine, as_of: dt.date) -> int:
         return int(result.scalar_one())
 
 
-def finish_run(engine: Engine, run_id: int, *, accounts_scored: int, recommendations: int) -> None:
-    """Record the end of a scoring run and what it wrote."""
+def finish_run(
+    engine: Engine,
+    run_id: int,
+    *,
+    accounts_scored: int,
+    recommendations: int,
+    backtest: dict[str, Any] | None = None,
+) -> None:
+    """Record the end of a scoring run, what it wrote and its backtest (JSON-ready)."""
     with engine.begin() as conn:
         conn.execute(
             update(SCORE_RUN_TABLE)
@@ -58,6 +65,7 @@ def finish_run(engine: Engine, run_id: int, *, accounts_scored: int, recommendat
                 finished_at=utcnow(),
                 accounts_scored=int(accounts_scored),
                 recommendations=int(recommendations),
+                backtest=backtest,
             )
         )
 

@@ -454,6 +454,11 @@ class ScoreRun(SQLModel, table=True):
     finished_at: dt.datetime | None = None
     accounts_scored: int = 0
     recommendations: int = 0
+    backtest: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON),
+        description="how slipping and pitch did on the company's own history one horizon back",
+    )
 
 
 class AccountHealth(SQLModel, table=True):

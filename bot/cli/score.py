@@ -12,6 +12,7 @@ import pandas as pd
 import typer
 from sqlalchemy.engine import Engine
 
+from analytics.activity import track_record
 from analytics.errors import AnalyticsError
 from analytics.health import HealthModel, HealthResult
 from analytics.recommend import PeerRecommender
@@ -98,7 +99,11 @@ def score_book(engine: Engine, as_of: dt.date, *, models_dir: Path | None = None
     insights.replace_category_health(engine, health.categories, as_of=as_of, run_id=run_id)
     insights.replace_recommendations(engine, recommendations, as_of=as_of, run_id=run_id)
     insights.finish_run(
-        engine, run_id, accounts_scored=len(health.accounts), recommendations=len(recommendations)
+        engine,
+        run_id,
+        accounts_scored=len(health.accounts),
+        recommendations=len(recommendations),
+        backtest=track_record(health_model.backtest_, recommender.backtest_),
     )
     if models_dir is not None:
         save_models(
