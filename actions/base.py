@@ -131,6 +131,23 @@ def today_for(settings: ActionSettings) -> dt.date:
     return settings.as_of or dt.datetime.now(dt.UTC).date()
 
 
+def said(ctx: Context, slot: str, intent: str) -> str | None:
+    """What the question says for ``slot``.
+
+    On a fresh question (the latest intent is ``intent``) only the message's own entity
+    counts, so an earlier question's period or rep does not leak into this one. On a
+    follow-up ("and for Q3?", "what about Sarah?") the slot as the conversation left it.
+    """
+    latest = ctx.tracker.latest_message or {}
+    if (latest.get("intent") or {}).get("name") == intent:
+        for entity in latest.get("entities") or []:
+            if entity.get("entity") == slot and entity.get("value") not in (None, ""):
+                return str(entity["value"])
+        return None
+    value = ctx.tracker.get_slot(slot)
+    return str(value) if value not in (None, "") else None
+
+
 def last_answer(
     skill: str, *, params: dict[str, Any], shown: int = 0, focus: dict[str, Any] | None = None
 ) -> SlotSet:
@@ -213,6 +230,8 @@ class SalesAction(Action, abc.ABC):
         except NotLinkedError:
             return Outcome().respond("utter_not_linked"), False
         except Refusal as refusal:
+            if not refusal.response:  # already said this turn
+                return Outcome(), False
             return Outcome().respond(refusal.response, **refusal.variables), False
         except (StoreUnavailableError, OperationalError) as exc:
             log.error("store unavailable during %s: %s", self.action_name, exc)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import pandas as pd
 from rasa_sdk.types import DomainDict
 
-from actions.base import Context, Outcome, SalesAction, last_answer
+from actions.base import Context, Outcome, SalesAction, last_answer, said
 from actions.data import (
     DealBook,
     Page,
@@ -66,23 +66,6 @@ COVERAGE_DEALS = 3
 
 
 # ------------------------------------------------------------------- what was asked
-
-
-def said(ctx: Context, slot: str, intent: str) -> str | None:
-    """What the question says for ``slot``.
-
-    On a fresh question (the latest intent is ``intent``) only the message's own entity
-    counts, so an earlier question's period or rep does not leak into this one. On a
-    follow-up ("and for Q3?", "what about Sarah?") the slot as the conversation left it.
-    """
-    latest = ctx.tracker.latest_message or {}
-    if (latest.get("intent") or {}).get("name") == intent:
-        for entity in latest.get("entities") or []:
-            if entity.get("entity") == slot and entity.get("value") not in (None, ""):
-                return str(entity["value"])
-        return None
-    value = ctx.tracker.get_slot(slot)
-    return str(value) if value not in (None, "") else None
 
 
 def scope_json(scope: Scope) -> dict[str, Any]:

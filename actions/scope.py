@@ -74,7 +74,7 @@ def resolve_scope(
             said, reps, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=80
         )
         if match is None:
-            raise Refusal("utter_unknown_rep", rep=rep_text)
+            raise Refusal("utter_rep_not_visible", rep=rep_text)
         name, _score, found = match
         rep_id = int(found)
         other = crud.get_rep(session, rep_id=rep_id)
