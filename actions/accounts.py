@@ -45,12 +45,15 @@ def resolve_account(engine: Engine, ctx: Context, said: str) -> Resolved | list[
     if not said:
         raise Refusal("utter_ask_account")
     visible = ctx.asker.visible_rep_ids
+    shared = ctx.asker.shared_account_ids
     # the names kept in the action server (crud.match_accounts reads them per question)
     matcher = account_book(engine, ctx.today).matcher
-    whole = matcher.exactly_named(said, visible_owner_ids=visible, limit=5)
+    whole = matcher.exactly_named(
+        said, visible_owner_ids=visible, visible_account_ids=shared, limit=5
+    )
     if whole is not None:  # what the fuzzy ranking below would resolve, without scoring all
         return Resolved(whole.account_id, whole.name)
-    matches = matcher.match(said, visible_owner_ids=visible, limit=5)
+    matches = matcher.match(said, visible_owner_ids=visible, visible_account_ids=shared, limit=5)
     seen = [m for m in matches if m.visible]
     if not seen:
         raise Refusal(ACCOUNT_NOT_VISIBLE, account=said)
@@ -104,7 +107,7 @@ def account_in_context(ctx: Context) -> Resolved:
         account = crud.get_account(session, account_id=int(account_id))
         if account is None:
             raise Refusal(ACCOUNT_NOT_VISIBLE, account=said or "that account")
-        if not ctx.asker.can_see_owner(account.owner_id):
+        if not ctx.asker.can_see_account(account.id, account.owner_id):
             # named by id only (a stale or forged slot): say nothing about it, not even its name
             raise Refusal(ACCOUNT_NOT_VISIBLE, account=said or "that account")
         assert account.id is not None
@@ -132,7 +135,11 @@ class ValidateAccountForm(SalesAction):
             matcher = account_book(ctx.engine, ctx.today).matcher
             named = [
                 str(matcher.names[i])
-                for i in matcher.named_in(message, visible_owner_ids=ctx.asker.visible_rep_ids)
+                for i in matcher.named_in(
+                    message,
+                    visible_owner_ids=ctx.asker.visible_rep_ids,
+                    visible_account_ids=ctx.asker.shared_account_ids,
+                )
             ]
             partial = str(said or "").strip().lower()
             longer = [name for name in named if not partial or partial in name.lower()]
@@ -194,6 +201,7 @@ class ActionSlippingAccounts(SalesAction):
             page = book.flagged_categories(
                 ctx.engine,
                 owner_ids=owner_ids,
+                account_ids=scope.account_ids,
                 categories=[category],
                 account_statuses=None,
                 exclude_account_ids=snoozed,
@@ -206,6 +214,7 @@ class ActionSlippingAccounts(SalesAction):
             page = book.flagged_accounts(
                 ctx.engine,
                 owner_ids=owner_ids,
+                account_ids=scope.account_ids,
                 exclude_account_ids=snoozed,
                 limit=size,
                 offset=offset,
@@ -213,7 +222,11 @@ class ActionSlippingAccounts(SalesAction):
             accounts = page.rows.rename(columns={"owner_name": "owner"}).to_dict("records")
             categories = (
                 book.flagged_categories(
-                    ctx.engine, owner_ids=owner_ids, exclude_account_ids=snoozed, limit=3
+                    ctx.engine,
+                    owner_ids=owner_ids,
+                    account_ids=scope.account_ids,
+                    exclude_account_ids=snoozed,
+                    limit=3,
                 ).rows.to_dict("records")
                 if offset == 0
                 else []
@@ -268,7 +281,7 @@ class ActionSlippingAccounts(SalesAction):
                 account = crud.get_account(session, account_id=int(account_id))
                 if (
                     account is None
-                    or not ctx.asker.can_see_owner(account.owner_id)
+                    or not ctx.asker.can_see_account(account.id, account.owner_id)
                     or health is None
                 ):
                     continue
@@ -372,7 +385,7 @@ class ActionAccountOverview(SalesAction):
             return Outcome().respond("utter_nothing_to_explain")
         with session_scope(ctx.engine) as session:
             account = crud.get_account(session, account_id=int(account_id))
-            if account is None or not ctx.asker.can_see_owner(account.owner_id):
+            if account is None or not ctx.asker.can_see_account(account.id, account.owner_id):
                 raise Refusal(ACCOUNT_NOT_VISIBLE, account=str(account_id))
             name = account.name
         health = book.account_health(ctx.engine, int(account_id))

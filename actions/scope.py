@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz, process, utils
 from sqlmodel import select
@@ -36,6 +36,9 @@ class Scope:
     rep_id: int | None
     """The one rep the answer is about, when it is about one rep."""
     is_team: bool
+    account_ids: frozenset[int] = frozenset()
+    """Accounts in these reps' books that they do not own (a deal they own on it, or a seat
+    on its account team); empty for the whole company."""
 
     def as_list(self) -> list[int] | None:
         return sorted(self.rep_ids) if self.rep_ids is not None else None
@@ -54,7 +57,19 @@ def own_scope(asker: Asker, *, team_default: bool = True) -> Scope:
 def resolve_scope(
     engine: object, asker: Asker, rep_text: str | None, *, team_default: bool = True
 ) -> Scope:
-    """Scope for the ``rep`` slot as said; raises :class:`Refusal` for names not visible or unknown."""
+    """Scope for the ``rep`` slot as said, with the accounts shared with its reps; raises
+    :class:`Refusal` for names not visible or unknown."""
+    scope = _scope_of(engine, asker, rep_text, team_default=team_default)
+    if scope.rep_ids is None:
+        return scope
+    with session_scope(engine) as session:  # type: ignore[arg-type]
+        shared = crud.shared_account_ids(session, rep_ids=scope.rep_ids)
+    return replace(scope, account_ids=frozenset(shared))
+
+
+def _scope_of(
+    engine: object, asker: Asker, rep_text: str | None, *, team_default: bool = True
+) -> Scope:
     said = (rep_text or "").strip().lower().removesuffix("'s").removesuffix("’s").strip()
     if not said or SELF_WORDS.match(said):
         return own_scope(asker, team_default=team_default and not said)

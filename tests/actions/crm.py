@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from store.models import Account, Opportunity, OpportunityStageHistory, Rep, RepRole
+from store.models import (
+    Account,
+    AccountTeamMember,
+    Opportunity,
+    OpportunityStageHistory,
+    Rep,
+    RepRole,
+)
 
 AS_OF = dt.date(2025, 6, 30)
 
@@ -95,6 +102,13 @@ def seed_crm(engine: Engine) -> CrmIds:
                     opportunity_id=deal.id, stage=stage, entered_date=deal.created_date
                 )
             )
+        session.add(
+            AccountTeamMember(
+                account_id=accounts["Northwind Traders"].id,
+                rep_id=reps["carson"].id,
+                role="Account Manager",
+            )
+        )
         session.commit()
         return CrmIds(
             reps={k: int(r.id or 0) for k, r in reps.items()},

@@ -219,3 +219,97 @@ def _with_turn_events(tracker, events):
     """``tracker`` with ``events`` after its latest user message (as Rasa sends it)."""
     tracker.events = [*tracker.events, *events]
     return tracker
+
+
+# ------------------------------------------------------------------------ visibility
+
+
+def _overview(crm, rep: str, said: str):
+    return run_action(
+        ValidateAccountForm(),
+        tracker_for(
+            rep_id=crm.reps[rep],
+            text=f"how is {said} doing?",
+            intent="ask_account_overview",
+            entities=[{"entity": "account", "value": said}],
+            slots={"account": said, "requested_slot": "account"},
+            active_loop={"name": "account_form"},
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("rep", "account"),
+    [
+        ("luis", "Heartland Mart"),  # nobody owns it; Luis owns a deal on it
+        ("carson", "Northwind Traders"),  # on its account team
+        ("dana", "Heartland Mart"),  # her team's (Luis's deal)
+        ("dana", "Northwind Traders"),  # her team's (Carson's seat)
+        ("aisha", "Globex Corporation"),  # owned
+    ],
+)
+def test_an_agent_sees_accounts_owned_shared_through_a_deal_or_the_account_team(crm, rep, account):
+    result = _overview(crm, rep, account)
+    assert result.slot("account_id") == crm.accounts[account], result.messages
+    overview = run_action(
+        ActionAccountOverview(),
+        tracker_for(
+            rep_id=crm.reps[rep],
+            text=f"how is {account} doing?",
+            intent="ask_account_overview",
+            slots={"account": account, "account_id": crm.accounts[account]},
+        ),
+    )
+    [answer] = overview.answers
+    assert answer.data["account"]["name"] == account
+
+
+@pytest.mark.parametrize(
+    ("rep", "account"),
+    [("aisha", "Heartland Mart"), ("aisha", "Northwind Traders"), ("omar", "Heartland Mart")],
+)
+def test_accounts_shared_with_others_stay_refused_without_numbers(crm, rep, account):
+    result = _overview(crm, rep, account)
+    assert result.responses == ["utter_account_not_visible"]
+    assert result.answers == [] and result.slot("account_id") is None
+    forged = run_action(  # the id alone, as a stale or forged slot would carry it
+        ActionAccountOverview(),
+        tracker_for(
+            rep_id=crm.reps[rep],
+            text="how are they doing?",
+            intent="ask_account_overview",
+            slots={"account_id": crm.accounts[account]},
+        ),
+    )
+    assert forged.responses == ["utter_account_not_visible"] and forged.answers == []
+
+
+# ------------------------------------------------------------------ matching names
+
+
+def test_a_generic_word_does_not_turn_another_companys_name_into_a_guess(crm):
+    result = _overview(crm, "aisha", "Acme Corporation")
+    assert result.responses == ["utter_account_not_visible"]
+    assert result.answers == []  # no "Did you mean Globex Corporation?"
+    assert "Globex" not in str(result.messages)
+
+
+def test_a_partial_name_never_answers_for_a_different_account(crm):
+    # "and for Heartland Mart?", split by the language model into rep=Heartland, account=Mart
+    result = run_action(
+        ValidateAccountForm(),
+        tracker_for(
+            rep_id=crm.reps["aisha"],
+            text="and for Heartland Mart?",
+            intent="inform",
+            entities=[
+                {"entity": "rep", "value": "Heartland"},
+                {"entity": "account", "value": "Mart"},
+            ],
+            slots={"account": "Mart", "requested_slot": "account"},
+            active_loop={"name": "account_form"},
+        ),
+    )
+    assert result.slot("account_id") != crm.accounts["Dogwood Mart"]
+    assert "Dogwood" not in str(result.messages)
+    assert result.responses == ["utter_account_not_visible"]
