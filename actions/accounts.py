@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from actions.base import SKILLS, Context, Outcome, Refusal, SalesAction, last_answer, said
 from actions.data import account_book
 from actions.models import judge_account
-from actions.scope import resolve_scope
+from actions.scope import rep_said, resolve_scope
 from render import accounts as render
 from store import book, crud, frames
 from store.db import session_scope
@@ -259,7 +259,7 @@ class ActionSlippingAccounts(SalesAction):
         # PPE?") keeps the rest. The slots are set to what was answered, so the next
         # follow-up starts from this answer, not from an older question.
         params = {
-            "rep": said(ctx, "rep", "ask_slipping_accounts"),
+            "rep": rep_said(ctx, "ask_slipping_accounts"),
             "category": said(ctx, "category", "ask_slipping_accounts"),
         }
         outcome = self._page(ctx, params, 0)

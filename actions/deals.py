@@ -33,7 +33,7 @@ from actions.data import (
     reps,
     targets,
 )
-from actions.scope import Scope, resolve_period, resolve_scope
+from actions.scope import Scope, rep_said, resolve_period, resolve_scope
 from analytics.buying_group import buying_group_coverage
 from analytics.forecast import forecast, forecast_by_rep
 from analytics.metrics import METRICS, MetricFrames, MetricResult, compute_metric
@@ -187,7 +187,7 @@ class ScopedListAction(SalesAction):
 
     def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
         skill = str(self.skill)
-        params = {"rep": said(ctx, "rep", f"ask_{skill}")}
+        params = {"rep": rep_said(ctx, f"ask_{skill}")}
         if self.takes_period:
             params["period"] = said(ctx, "period", f"ask_{skill}")
         data, page_of_rows = self._reply(ctx, params, 0)
@@ -680,7 +680,7 @@ class ActionMetric(SalesAction):
             return Outcome().respond("utter_ask_metric")
         params = {
             "metric": metric,
-            "rep": said(ctx, "rep", "ask_metric"),
+            "rep": rep_said(ctx, "ask_metric"),
             "period": said(ctx, "period", "ask_metric"),
         }
         data = self._reply(ctx, params)

@@ -16,6 +16,7 @@ from actions.accounts import (
     ActionSlippingAccounts,
     ValidateAccountForm,
 )
+from actions.deals import ActionMetric
 from actions.settings import get_settings
 from bot.cli.score import score_book
 from tests.actions.crm import AS_OF, seed_crm
@@ -313,3 +314,45 @@ def test_a_partial_name_never_answers_for_a_different_account(crm):
     assert result.slot("account_id") != crm.accounts["Dogwood Mart"]
     assert "Dogwood" not in str(result.messages)
     assert result.responses == ["utter_account_not_visible"]
+
+
+# ------------------------------------------------------------- a person or an account
+
+
+def _win_rate(crm, rep: str, name: str):
+    return run_action(
+        ActionMetric(),
+        tracker_for(
+            rep_id=crm.reps[rep],
+            text=f"what's {name}'s win rate?",
+            intent="ask_metric",
+            entities=[
+                {"entity": "account", "value": name},  # how the language model heard it
+                {"entity": "metric", "value": "win_rate"},
+            ],
+        ),
+    )
+
+
+def test_an_agents_name_taken_for_an_account_is_answered_for_that_agent(crm):
+    result = _win_rate(crm, "dana", "Carson Sterling")
+    [answer] = result.answers
+    assert answer.data["scope"]["rep_ids"] == [crm.reps["carson"]]
+    assert "Carson Sterling" in answer.text and "your team" not in answer.text
+
+
+def test_a_name_that_matches_nothing_is_said_so_instead_of_answering_for_the_asker(crm):
+    for name in ("Zed Quimby", "Omar Reyes"):  # nobody; a rep outside Dana's team
+        result = _win_rate(crm, "dana", name)
+        assert result.answers == [], name
+        assert result.responses == ["utter_rep_not_visible"]
+        assert result.messages[0]["rep"] == name
+
+
+def test_an_account_name_in_a_rep_question_says_what_can_be_asked(crm):
+    result = _win_rate(crm, "aisha", "Globex Corporation")
+    assert result.answers == []
+    assert result.responses == ["utter_not_per_account"]
+    # an account outside the book reads like an unknown name
+    hidden = _win_rate(crm, "aisha", "Sterling Logistics")
+    assert hidden.responses == ["utter_rep_not_visible"] and hidden.answers == []
