@@ -7,20 +7,21 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rapidfuzz import fuzz, process, utils
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.types import DomainDict
 from sqlalchemy.engine import Engine
 
-from actions.base import SKILLS, Context, Outcome, Refusal, SalesAction, last_answer
+from actions.base import SKILLS, Context, Outcome, Refusal, SalesAction, last_answer, said
 from actions.data import account_book
 from actions.models import judge_account
-from actions.scope import resolve_scope
+from actions.scope import rep_said, resolve_scope
 from render import accounts as render
 from store import book, crud, frames
 from store.db import session_scope
 
 ACCOUNT_NOT_VISIBLE = "utter_account_not_visible"
-ACCOUNT_NOT_FOUND = "utter_account_not_found"
+"""The one refusal for an account name: the same words whether the account exists outside
+the asker's book or not at all, and no numbers."""
 CLEAR_MATCH = 90.0
 """A fuzzy score at which one candidate is taken without asking (when clearly ahead)."""
 
@@ -44,17 +45,18 @@ def resolve_account(engine: Engine, ctx: Context, said: str) -> Resolved | list[
     if not said:
         raise Refusal("utter_ask_account")
     visible = ctx.asker.visible_rep_ids
+    shared = ctx.asker.shared_account_ids
     # the names kept in the action server (crud.match_accounts reads them per question)
     matcher = account_book(engine, ctx.today).matcher
-    whole = matcher.exactly_named(said, visible_owner_ids=visible, limit=5)
+    whole = matcher.exactly_named(
+        said, visible_owner_ids=visible, visible_account_ids=shared, limit=5
+    )
     if whole is not None:  # what the fuzzy ranking below would resolve, without scoring all
         return Resolved(whole.account_id, whole.name)
-    matches = matcher.match(said, visible_owner_ids=visible, limit=5)
+    matches = matcher.match(said, visible_owner_ids=visible, visible_account_ids=shared, limit=5)
     seen = [m for m in matches if m.visible]
     if not seen:
-        if matches:
-            raise Refusal(ACCOUNT_NOT_VISIBLE, account=said)
-        raise Refusal(ACCOUNT_NOT_FOUND, account=said)
+        raise Refusal(ACCOUNT_NOT_VISIBLE, account=said)
     exact = [m for m in seen if utils.default_process(m.name) == utils.default_process(said)]
     if len(exact) == 1:
         return Resolved(exact[0].account_id, exact[0].name)
@@ -67,11 +69,34 @@ def resolve_account(engine: Engine, ctx: Context, said: str) -> Resolved | list[
     return [{"account_id": m.account_id, "name": m.name} for m in seen[:5]]
 
 
+class AlreadyRefused(Refusal):
+    """The account form refused the name this turn and ended; the skill that the form's
+    rule runs next has nothing to add."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+
+def refused_in_this_turn(ctx: Context) -> bool:
+    """Whether the account form was ended by a refusal since the user's last message (its
+    validation returned ``ActiveLoop(None)`` with no account resolved)."""
+    if ctx.tracker.get_slot("account_id") is not None:
+        return False
+    for event in reversed(ctx.tracker.events or []):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "active_loop" and event.get("name") is None:
+            return True
+    return False
+
+
 def account_in_context(ctx: Context) -> Resolved:
     """The account the conversation is about (``account_id`` slot), checked for visibility."""
     account_id = ctx.tracker.get_slot("account_id")
     said = ctx.tracker.get_slot("account")
     if account_id is None:
+        if refused_in_this_turn(ctx):
+            raise AlreadyRefused()
         if not said:
             raise Refusal("utter_ask_account")
         resolved = resolve_account(ctx.engine, ctx, str(said))
@@ -81,10 +106,10 @@ def account_in_context(ctx: Context) -> Resolved:
     with session_scope(ctx.engine) as session:
         account = crud.get_account(session, account_id=int(account_id))
         if account is None:
-            raise Refusal(ACCOUNT_NOT_FOUND, account=said or account_id)
-        if not ctx.asker.can_see_owner(account.owner_id):
+            raise Refusal(ACCOUNT_NOT_VISIBLE, account=said or "that account")
+        if not ctx.asker.can_see_account(account.id, account.owner_id):
             # named by id only (a stale or forged slot): say nothing about it, not even its name
-            raise Refusal(ACCOUNT_NOT_VISIBLE, account=said or "That account")
+            raise Refusal(ACCOUNT_NOT_VISIBLE, account=said or "that account")
         assert account.id is not None
         return Resolved(account.id, account.name)
 
@@ -110,7 +135,11 @@ class ValidateAccountForm(SalesAction):
             matcher = account_book(ctx.engine, ctx.today).matcher
             named = [
                 str(matcher.names[i])
-                for i in matcher.named_in(message, visible_owner_ids=ctx.asker.visible_rep_ids)
+                for i in matcher.named_in(
+                    message,
+                    visible_owner_ids=ctx.asker.visible_rep_ids,
+                    visible_account_ids=ctx.asker.shared_account_ids,
+                )
             ]
             partial = str(said or "").strip().lower()
             longer = [name for name in named if not partial or partial in name.lower()]
@@ -122,8 +151,13 @@ class ValidateAccountForm(SalesAction):
         try:
             resolved = resolve_account(ctx.engine, ctx, str(said))
         except Refusal as refusal:
+            # the refusal ends the form: asking "Which account?" again would hold the next,
+            # unrelated question hostage to it. The skill that follows says nothing more
+            # (:func:`refused_in_this_turn`).
             outcome.respond(refusal.response, **refusal.variables)
-            return outcome.set("account", None).set("account_id", None)
+            outcome.set("account", None).set("account_id", None).set("requested_slot", None)
+            outcome.events.append(ActiveLoop(None))
+            return outcome
         if isinstance(resolved, list):
             outcome.say(render.clarify_account(str(said), resolved))
             return outcome.set("account", None).set("account_id", None)
@@ -167,6 +201,7 @@ class ActionSlippingAccounts(SalesAction):
             page = book.flagged_categories(
                 ctx.engine,
                 owner_ids=owner_ids,
+                account_ids=scope.account_ids,
                 categories=[category],
                 account_statuses=None,
                 exclude_account_ids=snoozed,
@@ -179,6 +214,7 @@ class ActionSlippingAccounts(SalesAction):
             page = book.flagged_accounts(
                 ctx.engine,
                 owner_ids=owner_ids,
+                account_ids=scope.account_ids,
                 exclude_account_ids=snoozed,
                 limit=size,
                 offset=offset,
@@ -186,7 +222,11 @@ class ActionSlippingAccounts(SalesAction):
             accounts = page.rows.rename(columns={"owner_name": "owner"}).to_dict("records")
             categories = (
                 book.flagged_categories(
-                    ctx.engine, owner_ids=owner_ids, exclude_account_ids=snoozed, limit=3
+                    ctx.engine,
+                    owner_ids=owner_ids,
+                    account_ids=scope.account_ids,
+                    exclude_account_ids=snoozed,
+                    limit=3,
                 ).rows.to_dict("records")
                 if offset == 0
                 else []
@@ -214,8 +254,20 @@ class ActionSlippingAccounts(SalesAction):
         )
 
     def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
-        params = {"rep": ctx.tracker.get_slot("rep"), "category": ctx.tracker.get_slot("category")}
-        return self._page(ctx, params, 0)
+        # a fresh question counts only what it says itself ("which of my accounts are
+        # slipping?" after "which of Aisha's…?" is the asker's own); a follow-up ("and
+        # PPE?") keeps the rest. The slots are set to what was answered, so the next
+        # follow-up starts from this answer, not from an older question.
+        params = {
+            "rep": rep_said(ctx, "ask_slipping_accounts"),
+            "category": said(ctx, "category", "ask_slipping_accounts"),
+        }
+        outcome = self._page(ctx, params, 0)
+        outcome.events[:0] = [
+            SlotSet("rep", params["rep"]),
+            SlotSet("category", params["category"]),
+        ]
+        return outcome
 
     def more(self, ctx: Context, last: dict[str, Any]) -> Outcome:
         return self._page(ctx, dict(last.get("params") or {}), int(last.get("shown") or 0))
@@ -229,7 +281,7 @@ class ActionSlippingAccounts(SalesAction):
                 account = crud.get_account(session, account_id=int(account_id))
                 if (
                     account is None
-                    or not ctx.asker.can_see_owner(account.owner_id)
+                    or not ctx.asker.can_see_account(account.id, account.owner_id)
                     or health is None
                 ):
                     continue
@@ -333,7 +385,7 @@ class ActionAccountOverview(SalesAction):
             return Outcome().respond("utter_nothing_to_explain")
         with session_scope(ctx.engine) as session:
             account = crud.get_account(session, account_id=int(account_id))
-            if account is None or not ctx.asker.can_see_owner(account.owner_id):
+            if account is None or not ctx.asker.can_see_account(account.id, account.owner_id):
                 raise Refusal(ACCOUNT_NOT_VISIBLE, account=str(account_id))
             name = account.name
         health = book.account_health(ctx.engine, int(account_id))

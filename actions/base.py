@@ -58,10 +58,20 @@ class Asker:
     visible_rep_ids: frozenset[int] | None
     """``None`` means everything (admins)."""
     identity: Identity
+    shared_account_ids: frozenset[int] = frozenset()
+    """Accounts in the visible books that those reps do not own: one of them owns a deal on
+    it or is on its account team (:func:`store.crud.shared_account_ids`)."""
 
     def can_see_owner(self, owner_id: int | None) -> bool:
         return self.visible_rep_ids is None or (
             owner_id is not None and owner_id in self.visible_rep_ids
+        )
+
+    def can_see_account(self, account_id: int | None, owner_id: int | None) -> bool:
+        """Whether the account is in a book the asker sees: owned by a visible rep, or
+        shared with one (a deal they own on it, or a seat on its account team)."""
+        return self.can_see_owner(owner_id) or (
+            account_id is not None and account_id in self.shared_account_ids
         )
 
     @property
@@ -115,6 +125,7 @@ def load_asker(engine: Engine, identity: Identity) -> Asker:
         if rep is None or not rep.active:
             raise NotLinkedError(f"rep {identity.rep_id} is not in the store")
         visible = crud.visible_rep_ids(session, rep=rep)
+        shared = crud.shared_account_ids(session, rep_ids=visible) if visible is not None else ()
         assert rep.id is not None
         return Asker(
             rep_id=rep.id,
@@ -123,12 +134,30 @@ def load_asker(engine: Engine, identity: Identity) -> Asker:
             role=str(rep.role),
             visible_rep_ids=frozenset(visible) if visible is not None else None,
             identity=identity,
+            shared_account_ids=frozenset(shared),
         )
 
 
 def today_for(settings: ActionSettings) -> dt.date:
     """The date answers are computed for (the edge decides; analytics take it as a parameter)."""
     return settings.as_of or dt.datetime.now(dt.UTC).date()
+
+
+def said(ctx: Context, slot: str, intent: str) -> str | None:
+    """What the question says for ``slot``.
+
+    On a fresh question (the latest intent is ``intent``) only the message's own entity
+    counts, so an earlier question's period or rep does not leak into this one. On a
+    follow-up ("and for Q3?", "what about Sarah?") the slot as the conversation left it.
+    """
+    latest = ctx.tracker.latest_message or {}
+    if (latest.get("intent") or {}).get("name") == intent:
+        for entity in latest.get("entities") or []:
+            if entity.get("entity") == slot and entity.get("value") not in (None, ""):
+                return str(entity["value"])
+        return None
+    value = ctx.tracker.get_slot(slot)
+    return str(value) if value not in (None, "") else None
 
 
 def last_answer(
@@ -213,6 +242,8 @@ class SalesAction(Action, abc.ABC):
         except NotLinkedError:
             return Outcome().respond("utter_not_linked"), False
         except Refusal as refusal:
+            if not refusal.response:  # already said this turn
+                return Outcome(), False
             return Outcome().respond(refusal.response, **refusal.variables), False
         except (StoreUnavailableError, OperationalError) as exc:
             log.error("store unavailable during %s: %s", self.action_name, exc)

@@ -52,8 +52,8 @@ class ActionReviewCall(SalesAction):
             competitors = calls.competitor_rows(session)
             account_id = records["call"]["account_id"]
             context = None
-            if account_id is not None and ctx.asker.can_see_owner(
-                records["call"]["account_owner_id"]
+            if account_id is not None and ctx.asker.can_see_account(
+                account_id, records["call"]["account_owner_id"]
             ):
                 context = calls.account_context(session, account_id=account_id, as_of=ctx.today)
         trackers = compiled_trackers(custom, competitors)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import pandas as pd
 from rasa_sdk.types import DomainDict
 
-from actions.base import Context, Outcome, SalesAction, last_answer
+from actions.base import Context, Outcome, SalesAction, last_answer, said
 from actions.data import (
     DealBook,
     Page,
@@ -33,7 +33,7 @@ from actions.data import (
     reps,
     targets,
 )
-from actions.scope import Scope, resolve_period, resolve_scope
+from actions.scope import Scope, rep_said, resolve_period, resolve_scope
 from analytics.buying_group import buying_group_coverage
 from analytics.forecast import forecast, forecast_by_rep
 from analytics.metrics import METRICS, MetricFrames, MetricResult, compute_metric
@@ -66,23 +66,6 @@ COVERAGE_DEALS = 3
 
 
 # ------------------------------------------------------------------- what was asked
-
-
-def said(ctx: Context, slot: str, intent: str) -> str | None:
-    """What the question says for ``slot``.
-
-    On a fresh question (the latest intent is ``intent``) only the message's own entity
-    counts, so an earlier question's period or rep does not leak into this one. On a
-    follow-up ("and for Q3?", "what about Sarah?") the slot as the conversation left it.
-    """
-    latest = ctx.tracker.latest_message or {}
-    if (latest.get("intent") or {}).get("name") == intent:
-        for entity in latest.get("entities") or []:
-            if entity.get("entity") == slot and entity.get("value") not in (None, ""):
-                return str(entity["value"])
-        return None
-    value = ctx.tracker.get_slot(slot)
-    return str(value) if value not in (None, "") else None
 
 
 def scope_json(scope: Scope) -> dict[str, Any]:
@@ -204,7 +187,7 @@ class ScopedListAction(SalesAction):
 
     def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
         skill = str(self.skill)
-        params = {"rep": said(ctx, "rep", f"ask_{skill}")}
+        params = {"rep": rep_said(ctx, f"ask_{skill}")}
         if self.takes_period:
             params["period"] = said(ctx, "period", f"ask_{skill}")
         data, page_of_rows = self._reply(ctx, params, 0)
@@ -697,7 +680,7 @@ class ActionMetric(SalesAction):
             return Outcome().respond("utter_ask_metric")
         params = {
             "metric": metric,
-            "rep": said(ctx, "rep", "ask_metric"),
+            "rep": rep_said(ctx, "ask_metric"),
             "period": said(ctx, "period", "ask_metric"),
         }
         data = self._reply(ctx, params)

@@ -30,7 +30,7 @@ from rasa_sdk.types import DomainDict
 from actions.base import Context, Outcome, Refusal, SalesAction
 from actions.data import account_book, deal_book, insights, team_activities
 from actions.deals import answered, said
-from actions.scope import Scope, own_scope, resolve_scope
+from actions.scope import Scope, own_scope, rep_said, resolve_scope
 from analytics.digest import COACHING_DAYS, build_digest
 from analytics.schedules import ScheduleError, describe_cron, next_slot, parse_schedule, time_zone
 from render import Answer
@@ -119,7 +119,7 @@ class ActionDigest(SalesAction):
     skill: ClassVar[str | None] = "digest"
 
     def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
-        rep_text = said(ctx, "rep", "request_digest")
+        rep_text = rep_said(ctx, "request_digest")
         if not ctx.asker.is_manager:
             data = digest_data(ctx, own_scope(ctx.asker, team_default=False))
             answer: Answer = view.rep_line_answer(data, intro=REP_INTRO)

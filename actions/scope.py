@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz, process, utils
 from sqlmodel import select
 
-from actions.base import Asker, Refusal
+from actions.base import Asker, Context, Refusal, said
+from actions.data import account_book
 from analytics.periods import Period, PeriodParseError, parse_period
 from store import crud
 from store.db import session_scope
 from store.models import Rep
 
+NAME_MATCH = 80.0
+"""The fuzzy score at which a name said is taken for a rep's or an account's name."""
 TEAM_WORDS = re.compile(
     r"^(my |our |the |whole |entire )*(team|company|org|organi[sz]ation|everyone|all reps)$"
 )
@@ -36,6 +39,9 @@ class Scope:
     rep_id: int | None
     """The one rep the answer is about, when it is about one rep."""
     is_team: bool
+    account_ids: frozenset[int] = frozenset()
+    """Accounts in these reps' books that they do not own (a deal they own on it, or a seat
+    on its account team); empty for the whole company."""
 
     def as_list(self) -> list[int] | None:
         return sorted(self.rep_ids) if self.rep_ids is not None else None
@@ -54,7 +60,19 @@ def own_scope(asker: Asker, *, team_default: bool = True) -> Scope:
 def resolve_scope(
     engine: object, asker: Asker, rep_text: str | None, *, team_default: bool = True
 ) -> Scope:
-    """Scope for the ``rep`` slot as said; raises :class:`Refusal` for names not visible or unknown."""
+    """Scope for the ``rep`` slot as said, with the accounts shared with its reps; raises
+    :class:`Refusal` for names not visible or unknown."""
+    scope = _scope_of(engine, asker, rep_text, team_default=team_default)
+    if scope.rep_ids is None:
+        return scope
+    with session_scope(engine) as session:  # type: ignore[arg-type]
+        shared = crud.shared_account_ids(session, rep_ids=scope.rep_ids)
+    return replace(scope, account_ids=frozenset(shared))
+
+
+def _scope_of(
+    engine: object, asker: Asker, rep_text: str | None, *, team_default: bool = True
+) -> Scope:
     said = (rep_text or "").strip().lower().removesuffix("'s").removesuffix("’s").strip()
     if not said or SELF_WORDS.match(said):
         return own_scope(asker, team_default=team_default and not said)
@@ -74,7 +92,7 @@ def resolve_scope(
             said, reps, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=80
         )
         if match is None:
-            raise Refusal("utter_unknown_rep", rep=rep_text)
+            raise Refusal("utter_rep_not_visible", rep=rep_text)
         name, _score, found = match
         rep_id = int(found)
         other = crud.get_rep(session, rep_id=rep_id)
@@ -107,3 +125,87 @@ def resolve_period(
         return parse_period(text, today)
     except PeriodParseError:
         raise Refusal("utter_unknown_period", period=period_text) from None
+
+
+@dataclass(frozen=True)
+class Named:
+    """What a name in a question is, resolved against the store: a rep, an account, or
+    nothing the asker may see (``kind`` ``"rep"``, ``"account"``, ``"nothing"``)."""
+
+    kind: str
+    said: str
+    name: str | None = None
+    record_id: int | None = None
+
+
+def resolve_name(ctx: Context, text: str) -> Named:
+    """The one place that decides whether a name is a rep or an account.
+
+    The language model tells people and companies apart by their words, and an agent called
+    "Carson Sterling" reads like a company: so a name is matched against the store's reps
+    and the asker's accounts, and the better match wins. A rep outside the asker's team, an
+    account outside their book and an unknown name are all ``"nothing"`` (refused alike).
+    """
+    said_text = text.strip().strip("?.!,'\"").removesuffix("'s").removesuffix("’s").strip()
+    if not said_text:
+        return Named("nothing", text)
+    with session_scope(ctx.engine) as session:
+        reps: dict[int, str] = {
+            r.id: r.name
+            for r in session.exec(select(Rep).where(Rep.active == True))  # noqa: E712
+            if r.id is not None
+        }
+    rep_match = process.extractOne(
+        said_text,
+        reps,
+        scorer=fuzz.WRatio,
+        processor=utils.default_process,
+        score_cutoff=NAME_MATCH,
+    )
+    matcher = account_book(ctx.engine, ctx.today).matcher
+    accounts = matcher.match(
+        said_text,
+        visible_owner_ids=ctx.asker.visible_rep_ids,
+        visible_account_ids=ctx.asker.shared_account_ids,
+        limit=1,
+        cutoff=NAME_MATCH,
+    )
+    account = accounts[0] if accounts and accounts[0].score >= NAME_MATCH else None
+    rep_score = float(rep_match[1]) if rep_match is not None else 0.0
+    if rep_match is not None and (account is None or rep_score >= account.score):
+        rep_id = int(rep_match[2])
+        if ctx.asker.can_see_owner(rep_id):
+            return Named("rep", said_text, str(rep_match[0]), rep_id)
+        return Named("nothing", said_text)
+    if account is not None and account.visible:
+        return Named("account", said_text, account.name, account.account_id)
+    return Named("nothing", said_text)
+
+
+def rep_said(ctx: Context, intent: str) -> str | None:
+    """Whose numbers a rep/team question names (``said(ctx, "rep", intent)``), also when
+    the language model took a person's name for an account ("Carson Sterling's win rate").
+
+    A name that is not one of the asker's reps is never ignored (which would answer for the
+    asker's own scope without a word): an account gets ``utter_not_per_account``, anything
+    else the same refusal as a rep outside the team.
+    """
+    rep = said(ctx, "rep", intent)
+    if rep is not None:
+        return rep
+    latest = ctx.tracker.latest_message or {}
+    if (latest.get("intent") or {}).get("name") != intent:
+        return None
+    names = [
+        str(e["value"])
+        for e in latest.get("entities") or []
+        if e.get("entity") == "account" and e.get("value") not in (None, "")
+    ]
+    if not names:
+        return None
+    named = resolve_name(ctx, names[0])
+    if named.kind == "rep":
+        return named.name
+    if named.kind == "account":
+        raise Refusal("utter_not_per_account", account=named.name)
+    raise Refusal("utter_rep_not_visible", rep=named.said)

@@ -31,6 +31,10 @@ SLACK_ACCOUNT_NOT_IN_BOOK = (
 )
 SLACK_CONTACTED_NOTE = ":white_check_mark: {user} marked *{account}* as contacted on {date}."
 SLACK_SNOOZED_NOTE = ":zzz: {user} snoozed alerts for *{account}* until {until}."
+SLACK_NO_USER = (
+    "This request did not say which Slack user sent it, so I can't tell whose numbers to "
+    "show. Please run the command again from Slack."
+)
 SLACK_PITCH_NEEDS_ACCOUNT = "Which account? For example: `/sales pitch Acme`."
 SLACK_HELP = """*What I can do* (in a DM, by @mentioning me, or with `/sales`):
 • `/sales slipping` — your accounts that are slipping, with revenue at risk and why

@@ -48,7 +48,7 @@ STATUS_ICON = {
 
 def clean(value: Any) -> Any:
     """JSON-safe scalars: NaN -> None, numpy numbers -> Python, dates -> ISO strings."""
-    if value is None:
+    if fmt.missing(value):
         return None
     if hasattr(value, "item") and not isinstance(value, str | bytes):
         value = value.item()
@@ -68,9 +68,9 @@ def clean_row(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 
 
 def _as_of_text(as_of: Any) -> str:
-    if as_of is None:
+    day = fmt.day(as_of)
+    if day is None:
         return "not scored yet"
-    day = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(str(as_of)[:10])
     return f"as of {fmt.date(day)}"
 
 
@@ -289,7 +289,11 @@ def overview(
         total = float(sum(float(d.get("amount") or 0.0) for d in open_deals))
         deal_text = "\n".join(
             f"• {d['name']} — {d['stage']}, {fmt.money(d.get('amount'))}"
-            + (f", closes {fmt.date(_as_date(d.get('close_date')))}" if d.get("close_date") else "")
+            + (
+                f", closes {fmt.date(_as_date(d.get('close_date')))}"
+                if _as_date(d.get("close_date")) is not None
+                else ", no close date"
+            )
             for d in open_deals[:5]
         )
         lines.append(f"Open deals ({fmt.money(total)}):\n{deal_text}")
@@ -332,13 +336,7 @@ def overview(
 
 
 def _as_date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
+    return fmt.day(value)
 
 
 def clarify_account(said: str, candidates: Sequence[Mapping[str, Any]]) -> Answer:

@@ -9,7 +9,6 @@ charts can be drawn in worker threads beside each other.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ class Chart:
 
 
 def _date(value: str | None) -> str:
-    return fmt.date(dt.date.fromisoformat(value[:10])) if value else "n/a"
+    return fmt.date(fmt.day(value))
 
 
 def _axis_money(value: float, _position: float) -> str:

@@ -18,7 +18,6 @@ Data contract (``Answer.data`` of a ``call_review``; built by
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,10 +59,9 @@ def _call_line(call: Mapping[str, Any]) -> str:
     parts = []
     if call.get("account"):
         parts.append(str(call["account"]))
-    started = call.get("started_at")
-    if started:
-        day = dt.date.fromisoformat(str(started)[:10])
-        parts.append(fmt.date(day))
+    started = fmt.day(call.get("started_at"))
+    if started is not None:
+        parts.append(fmt.date(started))
     if call.get("rep"):
         parts.append(f"rep {call['rep']}")
     elif call.get("rep_side"):

@@ -74,7 +74,7 @@ REPS_PER_SECTION_CHARS = 2800
 
 
 def _day(value: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(value[:10]) if value else None
+    return fmt.day(value)
 
 
 def _date(value: str | None) -> str:

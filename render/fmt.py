@@ -38,10 +38,33 @@ def days(value: float | None) -> str:
     return f"{n} day" if n == 1 else f"{n} days"
 
 
-def date(value: dt.date | None) -> str:
+def missing(value: object) -> bool:
+    """None, NaN and NaT (a deal without a close date, a number not computed)."""
     if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and NaT are the values unequal to themselves
+    except (TypeError, ValueError):
+        return False
+
+
+def day(value: object) -> dt.date | None:
+    """A date from a date, a datetime/Timestamp or an ISO string; None when missing."""
+    if missing(value) or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def date(value: dt.date | None) -> str:
+    """``Mar 5, 2025``; ``n/a`` for a missing date (None, NaT)."""
+    when = day(value)
+    if when is None:
         return "n/a"
-    return f"{value:%b} {value.day}, {value.year}"
+    return f"{when:%b} {when.day}, {when.year}"
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

@@ -162,7 +162,7 @@ MORE = "/show_more"
 
 
 def _day(value: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
+    return fmt.day(value)
 
 
 def _date(value: str | None) -> str:
@@ -172,6 +172,12 @@ def _date(value: str | None) -> str:
 def _short_date(value: str | None) -> str:
     day = _day(value)
     return "n/a" if day is None else f"{day:%b} {day.day}"
+
+
+def _closes(value: str | None) -> str:
+    """ "closes Mar 5", or "no close date" for a deal the CRM has none for."""
+    day = _day(value)
+    return "no close date" if day is None else f"closes {day:%b} {day.day}"
 
 
 def _period(period: Data | None) -> str:
@@ -281,7 +287,7 @@ def _closing_line(deal: Data, data: Data) -> str:
     odds_text = f" · {fmt.pct(odds)} odds" if odds is not None else ""
     return (
         f"*{_deal_title(deal)}* — {fmt.money(deal['amount'])}, {stage_name(deal['stage'])}, "
-        f"closes {_short_date(deal['close_date'])}{odds_text}{_owner(deal, data)}"
+        f"{_closes(deal['close_date'])}{odds_text}{_owner(deal, data)}"
     )
 
 
@@ -616,7 +622,7 @@ def _forecast_deal_line(deal: Data, data: Data) -> str:
     category = str(deal.get("category") or "pipeline").replace("_", " ")
     return (
         f"*{_deal_title(deal)}* — {fmt.money(deal['amount'])}, {stage_name(deal['stage'])}"
-        f"{odds_text}, {category}, closes {_short_date(deal['close_date'])}{_owner(deal, data)}"
+        f"{odds_text}, {category}, {_closes(deal['close_date'])}{_owner(deal, data)}"
     )
 
 

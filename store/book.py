@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
 from store.models import (
@@ -34,10 +34,18 @@ RUN = ScoreRun.__table__  # type: ignore[attr-defined]
 FLAGGED_STATUSES = ("slipping", "lapsed")
 
 
-def _owned(query: Select, owner_ids: Iterable[int] | None) -> Select:
+def _owned(
+    query: Select, owner_ids: Iterable[int] | None, account_ids: Iterable[int] = ()
+) -> Select:
+    """Rows of the accounts in the owners' books: those they own, and ``account_ids``
+    (shared with them: a deal they own on it, or a seat on its account team)."""
     if owner_ids is None:
         return query
-    return query.where(A.c.owner_id.in_([int(o) for o in owner_ids]))
+    owned = A.c.owner_id.in_([int(o) for o in owner_ids])
+    shared = sorted({int(a) for a in account_ids})
+    if not shared:
+        return query.where(owned)
+    return query.where(or_(owned, A.c.id.in_(shared)))
 
 
 def _frame(engine: Engine, query: Select) -> pd.DataFrame:
@@ -60,13 +68,16 @@ def flagged_accounts(
     engine: Engine,
     *,
     owner_ids: Iterable[int] | None,
+    account_ids: Iterable[int] = (),
     statuses: Iterable[str] = FLAGGED_STATUSES,
     exclude_account_ids: Iterable[int] = (),
     limit: int = 5,
     offset: int = 0,
 ) -> FlaggedPage:
-    """Accounts of the owners whose health status is in ``statuses``, largest revenue at risk first."""
+    """Accounts in the owners' books (``account_ids``: shared with them) whose health status
+    is in ``statuses``, largest revenue at risk first."""
     owners = list(owner_ids) if owner_ids is not None else None
+    shared = list(account_ids)
     excluded = [int(a) for a in exclude_account_ids]
     status_list = list(statuses)
     base = (
@@ -74,7 +85,7 @@ def flagged_accounts(
         .select_from(H.join(A, A.c.id == H.c.account_id))
         .where(H.c.status.in_(status_list))
     )
-    base = _owned(base, owners)
+    base = _owned(base, owners, shared)
     if excluded:
         base = base.where(H.c.account_id.not_in(excluded))
     rows_query = (
@@ -101,14 +112,14 @@ def flagged_accounts(
         .limit(limit)
         .offset(offset)
     )
-    rows_query = _owned(rows_query, owners)
+    rows_query = _owned(rows_query, owners, shared)
     if excluded:
         rows_query = rows_query.where(H.c.account_id.not_in(excluded))
     sub = base.subquery()
     totals = select(func.count(), func.coalesce(func.sum(sub.c.revenue_at_risk), 0.0)).select_from(
         sub
     )
-    book = _owned(select(func.count()).select_from(A), owners)
+    book = _owned(select(func.count()).select_from(A), owners, shared)
     with engine.connect() as conn:
         total, risk = conn.execute(totals).one()
         in_book = conn.execute(book).scalar_one()
@@ -124,6 +135,7 @@ def flagged_categories(
     engine: Engine,
     *,
     owner_ids: Iterable[int] | None,
+    account_ids: Iterable[int] = (),
     categories: Iterable[str] | None = None,
     statuses: Iterable[str] = FLAGGED_STATUSES,
     account_statuses: Iterable[str] | None = ("healthy", "watch"),
@@ -155,7 +167,8 @@ def flagged_categories(
         )
         .where(C.c.status.in_(list(statuses)))
     )
-    query = _owned(query, owner_ids)
+    shared = list(account_ids)
+    query = _owned(query, owner_ids, shared)
     if categories is not None:
         query = query.where(C.c.category.in_(list(categories)))
     if account_statuses is not None:
@@ -167,7 +180,7 @@ def flagged_categories(
     totals = select(func.count(), func.coalesce(func.sum(sub.c.revenue_at_risk), 0.0)).select_from(
         sub
     )
-    book = _owned(select(func.count()).select_from(A), owner_ids)
+    book = _owned(select(func.count()).select_from(A), owner_ids, shared)
     with engine.connect() as conn:
         total, risk = conn.execute(totals).one()
         in_book = conn.execute(book).scalar_one()

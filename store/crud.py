@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from store.models import (
     Account,
+    AccountTeamMember,
     Activity,
     ActivityKind,
     Opportunity,
@@ -82,7 +84,8 @@ def team_rep_ids(session: Session, *, manager_id: int) -> set[int]:
 def visible_rep_ids(session: Session, *, rep: Rep) -> set[int] | None:
     """Rep ids whose book ``rep`` may see; ``None`` means everyone (admins).
 
-    Reps see their own book, managers their team's (recursively), admins all.
+    Reps see their own book, managers their team's (recursively), admins all. A book
+    holds the accounts those reps own plus :func:`shared_account_ids` of them.
     """
     if rep.role == RepRole.admin:
         return None
@@ -92,9 +95,24 @@ def visible_rep_ids(session: Session, *, rep: Rep) -> set[int] | None:
     return {rep.id}
 
 
+def shared_account_ids(session: Session, *, rep_ids: Collection[int]) -> set[int]:
+    """Accounts in the books of ``rep_ids`` beyond those they own: accounts on which one of
+    them owns a deal (opportunity), and accounts whose account team one of them is on."""
+    reps = sorted({int(r) for r in rep_ids})
+    if not reps:
+        return set()
+    dealt = select(Opportunity.account_id).where(col(Opportunity.owner_id).in_(reps)).distinct()
+    teamed = select(AccountTeamMember.account_id).where(col(AccountTeamMember.rep_id).in_(reps))
+    return {int(a) for a in session.exec(dealt)} | {int(a) for a in session.exec(teamed)}
+
+
 def can_see_account(session: Session, *, rep: Rep, account: Account) -> bool:
+    """Whether ``account`` is in the book of ``rep`` (their team's, for a manager): owned,
+    with a deal owned, or on its account team; admins see every account."""
     visible = visible_rep_ids(session, rep=rep)
-    return visible is None or (account.owner_id is not None and account.owner_id in visible)
+    if visible is None or (account.owner_id is not None and account.owner_id in visible):
+        return True
+    return account.id in shared_account_ids(session, rep_ids=visible)
 
 
 def can_see_rep(session: Session, *, rep: Rep, other: Rep) -> bool:
@@ -121,11 +139,40 @@ class AccountMatch:
     visible: bool
 
 
+_GENERIC_WORDS = """
+    inc incorporated corp corporation co company companies llc llp lp ltd limited plc gmbh
+    ag kg sa sas sarl srl spa bv nv oy ab as pty pte pvt jsc group holding holdings
+    international intl global worldwide national enterprises enterprise industries
+    services service solutions systems partners associates and the of for
+    mart market markets store stores shop shops supply supplies trading traders
+"""
+GENERIC_NAME_WORDS = frozenset(_GENERIC_WORDS.split())
+"""Words that do not tell one account from another (legal suffixes, common business words):
+they never carry a match on their own ("Acme Corporation" is not "Globex Corporation")."""
+COMMON_SHARE = 0.02
+"""A word in more than this share of the store's account names (and in at least
+:data:`COMMON_MIN_NAMES` of them) is common there too, whatever it is."""
+COMMON_MIN_NAMES = 5
+
+
+def distinctive(processed_name: str, common: Collection[str] = ()) -> str:
+    """The words of a name (prepared with ``rapidfuzz.utils.default_process``) that tell it
+    apart: without legal suffixes, generic business words and the store's common words."""
+    return " ".join(
+        word
+        for word in processed_name.split()
+        if word not in GENERIC_NAME_WORDS and word not in common
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class AccountNames:
     """Account ids, names and owners with the names prepared for matching once
     (``rapidfuzz.utils.default_process``), for callers that keep them between questions.
     :func:`match_accounts` and :func:`accounts_named_in` read them from the store each time.
+
+    A fuzzy match must be on the names' distinctive words (:func:`distinctive`): a query
+    whose distinctive words match no candidate's distinctive words matches nothing.
     """
 
     ids: list[int]
@@ -133,6 +180,8 @@ class AccountNames:
     owners: list[int | None]
     processed: list[str]
     by_processed: dict[str, list[int]]
+    distinct: list[str]
+    common: frozenset[str]
 
     @classmethod
     def of(cls, rows: Iterable[tuple[Any, Any, Any]]) -> AccountNames:
@@ -146,14 +195,32 @@ class AccountNames:
         by_processed: dict[str, list[int]] = {}
         for i, name in enumerate(processed):
             by_processed.setdefault(name, []).append(i)
-        return cls(ids, names, owners, processed, by_processed)
+        counts = Counter(word for name in processed for word in set(name.split()))
+        floor = max(COMMON_MIN_NAMES, COMMON_SHARE * len(processed))
+        common = frozenset(word for word, n in counts.items() if n >= floor)
+        distinct = [distinctive(name, common) for name in processed]
+        return cls(ids, names, owners, processed, by_processed, distinct, common)
 
-    def _visible(self, index: int, visible_owner_ids: Collection[int] | None) -> bool:
+    def _visible(
+        self,
+        index: int,
+        visible_owner_ids: Collection[int] | None,
+        visible_account_ids: Collection[int] = (),
+    ) -> bool:
+        if visible_owner_ids is None:
+            return True
         owner = self.owners[index]
-        return visible_owner_ids is None or (owner is not None and owner in visible_owner_ids)
+        return (owner is not None and owner in visible_owner_ids) or (
+            self.ids[index] in visible_account_ids
+        )
 
     def exactly_named(
-        self, query: str, *, visible_owner_ids: Collection[int] | None, limit: int = 5
+        self,
+        query: str,
+        *,
+        visible_owner_ids: Collection[int] | None,
+        visible_account_ids: Collection[int] = (),
+        limit: int = 5,
     ) -> AccountMatch | None:
         """The one visible account whose whole name is ``query`` (compared as
         :meth:`match` compares), found by a dict lookup; ``None`` when there is no such
@@ -163,7 +230,7 @@ class AccountNames:
         positions = self.by_processed.get(key, []) if key else []
         if not positions or len(positions) > max(limit * 4, 20):
             return None
-        visible = [i for i in positions if self._visible(i, visible_owner_ids)]
+        visible = [i for i in positions if self._visible(i, visible_owner_ids, visible_account_ids)]
         if len(visible) != 1:
             return None
         i = visible[0]
@@ -174,35 +241,55 @@ class AccountNames:
         query: str,
         *,
         visible_owner_ids: Collection[int] | None,
+        visible_account_ids: Collection[int] = (),
         limit: int = 5,
         cutoff: float = 70.0,
     ) -> list[AccountMatch]:
-        """See :func:`match_accounts`."""
+        """See :func:`match_accounts`. Candidates are those whose distinctive words match
+        the query's (``cutoff``); they are ranked by the whole name's score. A query without
+        distinctive words ("Corporation", "the mart") matches only a whole name."""
         query = query.strip()
         if not query:
             return []
-        scored = process.extract(
-            utils.default_process(query),
-            self.processed,
-            scorer=fuzz.WRatio,
-            processor=None,
-            limit=max(limit * 4, 20),
-            score_cutoff=cutoff,
-        )
+        processed = utils.default_process(query)
+        key = distinctive(processed, self.common)
+        if key:
+            found = process.extract(
+                key,
+                self.distinct,
+                scorer=fuzz.WRatio,
+                processor=None,
+                limit=max(limit * 20, 100),
+                score_cutoff=cutoff,
+            )
+            candidates = [index for _name, _score, index in found]
+        else:
+            candidates = list(self.by_processed.get(processed, []))
         matches = []
-        for _processed, score, index in scored:
+        for index in candidates:
+            score = (
+                100.0
+                if self.processed[index] == processed
+                else float(min(fuzz.WRatio(processed, self.processed[index]), 99.0))
+            )
             matches.append(
                 AccountMatch(
                     account_id=self.ids[index],
                     name=self.names[index],
-                    score=float(score),
-                    visible=self._visible(index, visible_owner_ids),
+                    score=score,
+                    visible=self._visible(index, visible_owner_ids, visible_account_ids),
                 )
             )
         matches.sort(key=lambda m: (not m.visible, -m.score, m.name))
         return matches[:limit]
 
-    def named_in(self, text: str, *, visible_owner_ids: Collection[int] | None) -> list[int]:
+    def named_in(
+        self,
+        text: str,
+        *,
+        visible_owner_ids: Collection[int] | None,
+        visible_account_ids: Collection[int] = (),
+    ) -> list[int]:
         """Positions of the accounts :func:`accounts_named_in` finds in ``text``, longest
         name first."""
         lowered = f" {utils.default_process(text)} "
@@ -211,7 +298,9 @@ class AccountNames:
         found = [
             i
             for i, name in enumerate(self.processed)
-            if len(name) >= 3 and f" {name} " in lowered and self._visible(i, visible_owner_ids)
+            if len(name) >= 3
+            and f" {name} " in lowered
+            and self._visible(i, visible_owner_ids, visible_account_ids)
         ]
         found.sort(key=lambda i: -len(self.names[i]))
         return found

@@ -149,6 +149,18 @@ class Account(AccountBase, table=True):
     owner_id: int | None = Field(default=None, foreign_key="rep.id", index=True)
 
 
+class AccountTeamMember(SQLModel, table=True):
+    """A rep on an account's team (CRM "account team"): they see the account as part of
+    their book, whoever owns it."""
+
+    __tablename__ = "account_team_member"
+    __table_args__ = (UniqueConstraint("account_id", "rep_id", name="uq_account_team_member"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    rep_id: int = Field(foreign_key="rep.id", index=True)
+    role: str | None = Field(default=None, max_length=100)
+
+
 # ----------------------------------------------------------------------- contacts
 
 
@@ -579,6 +591,7 @@ class JobClaim(SQLModel, table=True):
 TABLES: tuple[type[SQLModel], ...] = (
     Rep,
     Account,
+    AccountTeamMember,
     Contact,
     Product,
     Order,

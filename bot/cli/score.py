@@ -18,6 +18,7 @@ from analytics.health import HealthModel, HealthResult
 from analytics.recommend import PeerRecommender
 from bot.cli.common import fail, store_engine
 from bot.settings import get_settings
+from render.export import write_csvs
 from store import frames, insights
 
 HEALTH_CSV_COLUMNS = [
@@ -184,6 +185,7 @@ def score(
     )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        health_csv_frame(outcome).to_csv(out / "health.csv", index=False)
-        pitch_csv_frame(outcome).to_csv(out / "pitch.csv", index=False)
+        write_csvs(
+            out, {"health.csv": health_csv_frame(outcome), "pitch.csv": pitch_csv_frame(outcome)}
+        )
         typer.echo(f"wrote {out / 'health.csv'} and {out / 'pitch.csv'}")

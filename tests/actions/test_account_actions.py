@@ -105,6 +105,7 @@ def test_rep_asking_for_someone_elses_book_is_refused_without_figures(book):
             rep_id=ids.reps["ann"],
             text="which of Cy's accounts are slipping?",
             intent="ask_slipping_accounts",
+            entities=[{"entity": "rep", "value": "Cy"}],
             slots={"rep": "Cy"},
         ),
     )
@@ -120,6 +121,7 @@ def test_category_filter(book):
             rep_id=ids.reps["ann"],
             text="who stopped buying cleaning supplies?",
             intent="ask_slipping_accounts",
+            entities=[{"entity": "category", "value": "cleaning supplies"}],
             slots={"category": "cleaning supplies"},
         ),
     ).answers[0]
@@ -248,7 +250,7 @@ def test_form_refuses_accounts_outside_the_book_and_unknown_names(book):
             slots={"account": "Zyxwv Qrst"},
         ),
     )
-    assert unknown.responses == ["utter_account_not_found"]
+    assert unknown.responses == ["utter_account_not_visible"]
 
 
 def test_show_more_pages_and_why_explains(book, monkeypatch):

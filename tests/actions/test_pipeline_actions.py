@@ -913,7 +913,7 @@ def test_an_unknown_rep_name_is_said_so(team):
     result = ask(
         ActionPipeline(), team.reps["sam"], "ask_pipeline", [{"entity": "rep", "value": "Zebulon"}]
     )
-    assert result.responses == ["utter_unknown_rep"]
+    assert result.responses == ["utter_rep_not_visible"]
 
 
 def test_an_unreadable_period_is_said_so(team):

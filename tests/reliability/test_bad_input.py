@@ -118,7 +118,7 @@ def test_nasty_account_names_are_answered_in_words_and_write_nothing(actions_env
         )
         assert result.messages or result.slot("account_id") in own, action.action_name
         assert set(result.responses) <= REFUSALS | {
-            "utter_account_not_found",
+            "utter_account_not_visible",
             "utter_ask_account",
         }, result.responses
         for answer in result.answers:  # "which one?", or a fuzzy match in the own book

@@ -62,3 +62,37 @@ def test_names_found_in_a_message_longest_first_within_the_book():
     assert [NAMES.names[i] for i in positions] == ["Acme Food Service", "Globex"]
     assert NAMES.named_in("how is globex doing?", visible_owner_ids={BOB}) == []
     assert NAMES.named_in("?!", visible_owner_ids=None) == []
+
+
+def test_legal_suffixes_and_generic_words_never_carry_a_match():
+    names = AccountNames.of(
+        [
+            (1, "Globex Corporation", ANN),
+            (2, "Dogwood Mart", ANN),
+            (3, "Heartland Mart", BOB),
+            (4, "Initrode Group Inc", ANN),
+        ]
+    )
+    assert names.match("Acme Corporation", visible_owner_ids={ANN}) == []
+    assert names.match("Acme Corp.", visible_owner_ids={ANN}) == []
+    assert names.match("Acme Group Inc", visible_owner_ids={ANN}) == []
+    # the rep said another mart: nothing in their book is it
+    assert [m.name for m in names.match("Heartland Mart", visible_owner_ids={ANN})] == [
+        "Heartland Mart"
+    ]
+    assert not names.match("Heartland Mart", visible_owner_ids={ANN})[0].visible
+    # a generic word alone names nobody
+    assert names.match("Mart", visible_owner_ids={ANN}) == []
+    assert names.match("corporation", visible_owner_ids=None) == []
+    # distinctive words still match through typos and suffixes
+    assert names.match("globex corp", visible_owner_ids={ANN})[0].name == "Globex Corporation"
+    assert names.match("Globx", visible_owner_ids={ANN})[0].name == "Globex Corporation"
+    assert names.match("dogwood", visible_owner_ids={ANN})[0].name == "Dogwood Mart"
+
+
+def test_words_common_in_the_store_do_not_carry_a_match():
+    rows = [(i, f"Town{i:03d} Bakery", ANN) for i in range(1, 40)] + [(99, "Zephyr Mills", ANN)]
+    names = AccountNames.of(rows)
+    assert "bakery" in names.common
+    assert names.match("Quince Bakery", visible_owner_ids={ANN}) == []
+    assert names.match("zephyr", visible_owner_ids={ANN})[0].name == "Zephyr Mills"

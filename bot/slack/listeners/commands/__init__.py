@@ -32,8 +32,12 @@ async def sales_command(
     if request.reply is not None or request.question is None:
         await respond(text=request.reply or messages.SLACK_HELP, response_type=EPHEMERAL)
         return
+    user_id = str(command.get("user_id") or "").strip()
+    if not user_id:
+        # Slack always names the user; a request without one cannot be answered for anyone
+        await respond(text=messages.SLACK_NO_USER, response_type=EPHEMERAL)
+        return
     edge = edge_of(context)
-    user_id = str(command["user_id"])
     try:
         rep = await edge.resolve_rep(client, user_id)
     except StoreUnavailableError:
