@@ -566,8 +566,12 @@ def _import_one(
         if rule is None:
             continue
         derived_spec = _spec(kind)
+        fields = derived_spec.field_specs()
         sub = mapping.model_copy(
             update={
+                # a date format given for the file's own kind (e.g. order_date) is not
+                # one of the derived kind's fields
+                "dates": {k: v for k, v in mapping.dates.items() if k in fields},
                 "columns": rule.columns,
                 "templates": rule.templates,
                 "fields": rule.fields,
@@ -577,7 +581,7 @@ def _import_one(
                 "kind": None,
             }
         )
-        frame = apply_mapping(raw, sub, derived_spec.field_specs(), base_dir=path.parent, log=log)
+        frame = apply_mapping(raw, sub, fields, base_dir=path.parent, log=log)
         masters = distinct_rows(frame, pick=rule.pick)
         job = _Import(derived_spec, masters, sub, log, today=today, progress=None)
         derived_reports.append(job.run(conn))
