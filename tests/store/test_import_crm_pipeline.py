@@ -79,6 +79,11 @@ def test_open_deals_are_valued_at_the_list_price(sqlite_engine) -> None:
         sqlite_engine,
         f"SELECT amount FROM opportunity WHERE external_id = '{open_deal['opportunity_id']}'",
     ) == [(float(prices[open_deal["product"]]),)]
+    # a product spelled differently from the product list does not reject the file
+    assert "GTXPro" not in prices.index
+    assert query(sqlite_engine, "SELECT amount FROM opportunity WHERE name LIKE 'GTXPro%'") == [
+        (0.0,)
+    ]
 
 
 def test_managers_come_from_the_repeated_column_with_built_emails(sqlite_engine) -> None:
