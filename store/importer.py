@@ -566,8 +566,12 @@ def _import_one(
         if rule is None:
             continue
         derived_spec = _spec(kind)
+        fields = derived_spec.field_specs()
         sub = mapping.model_copy(
             update={
+                # a date format given for the file's own kind (e.g. order_date) is not
+                # one of the derived kind's fields
+                "dates": {k: v for k, v in mapping.dates.items() if k in fields},
                 "columns": rule.columns,
                 "templates": rule.templates,
                 "fields": rule.fields,
@@ -577,7 +581,7 @@ def _import_one(
                 "kind": None,
             }
         )
-        frame = apply_mapping(raw, sub, derived_spec.field_specs(), base_dir=path.parent, log=log)
+        frame = apply_mapping(raw, sub, fields, base_dir=path.parent, log=log)
         masters = distinct_rows(frame, pick=rule.pick)
         job = _Import(derived_spec, masters, sub, log, today=today, progress=None)
         derived_reports.append(job.run(conn))
@@ -1129,8 +1133,9 @@ class _Import:
             warning = sanity.first_of_month_warning(name, frame.column(name), dates)
             if warning:
                 report.warnings.append(warning)
-        for name in ("unit_price", "amount"):
-            if name in self.schema and self.provided(name):
+        for name in ("unit_price",) if self.spec.kind == "orders" else ():
+            # list prices and deal values are often whole sums; line prices rarely
+            if self.provided(name):
                 warning = sanity.cents_warning(
                     name, frame.column(name), sanity.numbers_of(frame.values[name])
                 )
@@ -1188,6 +1193,7 @@ class _Import:
             self.check_unique_in_store(conn, "slack_user_id")
         if kind == "opportunities":
             self.derive_closed_flags()
+            self.fill_created_dates(conn)
 
         ref_ids: dict[str, list[int | None]] = {}
         for ref in spec.refs:
@@ -1378,6 +1384,51 @@ class _Import:
             self.frame.values[name] = per_unique(stages, _membership(members))
             self.frame.sources[name] = f"{self.frame.column('stage')} (stage)"
 
+    def fill_created_dates(self, conn: Connection) -> None:
+        """Deals without a created date (e.g. prospects never engaged) are kept: they
+        keep the date stored by an earlier import, else take their close date, else
+        the day of the import; a warning says how many."""
+        if not self.provided("created_date"):
+            return
+        created = self.frame.values["created_date"]
+        invalid = self.frame.invalid.get("created_date")
+        missing = pd.isna(created)
+        if invalid is not None:
+            missing &= ~invalid  # a cell that did not parse is reported, not filled
+        rows = np.flatnonzero(missing)
+        if not len(rows):
+            return
+        table = _table(Opportunity)
+        stored = dict(conn.execute(select(table.c.external_id, table.c.created_date)).fetchall())
+        ids = self.cells("external_id")
+        closes = self.cells("close_date")
+        by_close = 0
+        by_today = 0
+        for row in rows.tolist():
+            date = stored.get(ids[row])
+            if date is None and not _empty(closes[row]):
+                date = closes[row]
+                by_close += 1
+            if date is None:
+                date = self.today
+                by_today += 1
+            created[row] = date
+        column = self.frame.column("created_date")
+        kept = len(rows) - by_close - by_today
+        how = [
+            f"{count:,} {what}"
+            for count, what in (
+                (by_close, "dated by their close date"),
+                (by_today, f"dated by the day of the import ({self.today})"),
+                (kept, "kept the date stored earlier"),
+            )
+            if count
+        ]
+        self.report.warnings.append(
+            f"{len(rows):,} deal{'s' if len(rows) > 1 else ''} without a created date "
+            f"(column {column}) kept: {', '.join(how)}"
+        )
+
     def clear_history(
         self, conn: Connection, opportunity_ids: list[int | None]
     ) -> set[tuple[Any, ...]]:
@@ -1427,6 +1478,21 @@ class _Import:
                 entered = record["close_date"]
             if entered is None:
                 entered = record["created_date"] if previous is None else self.today
+            opened = self.mapping.open_stage
+            if (
+                previous is None
+                and opened is not None
+                and fold(record["stage"]) != fold(opened)
+                and record["created_date"] < entered
+            ):  # a one-row-per-deal export: the deal was open from its created date
+                entries.append(
+                    {
+                        "opportunity_id": ids[external_id],
+                        "stage": opened,
+                        "entered_date": record["created_date"],
+                        "amount": record["amount"],
+                    }
+                )
             entries.append(
                 {
                     "opportunity_id": ids[external_id],

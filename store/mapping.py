@@ -327,7 +327,8 @@ class SkipRule(BaseModel):
 class Computed(BaseModel):
     """A field computed from the file's columns: from one column, an arithmetic
     expression, the first non-empty of several columns or a template; then optionally
-    case-changed, written as a whole number, or scaled."""
+    case-changed, with text replaced (``replace: {" ": "."}`` for e-mail addresses
+    built from names), written as a whole number, or scaled."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -336,6 +337,7 @@ class Computed(BaseModel):
     first_of: list[str] | None = None
     template: str | None = None
     case: Literal["lower", "upper", "title"] | None = None
+    replace: dict[str, str] = Field(default_factory=dict)
     format: Literal["integer"] | None = None
     scale: float | None = None
 
@@ -411,6 +413,9 @@ class Mapping(BaseModel):
     derive_stage_history: bool = True
     won_stages: list[str] = Field(default_factory=lambda: ["closed_won", "won"])
     lost_stages: list[str] = Field(default_factory=lambda: ["closed_lost", "lost"])
+    open_stage: str | None = None
+    """One-row-per-deal exports: a new deal not in this stage also gets a history entry
+    in it on its created date (e.g. ``Engaging`` on the engage date, then ``Won``)."""
     folder: Path | None = Field(default=None, exclude=True)
     """The mapping file's folder (set when read from a file): lookups are found there too."""
 
@@ -1436,6 +1441,8 @@ def _computed_values(
     if computed.case is not None and numbers is None:
         change = {"lower": str.lower, "upper": str.upper, "title": str.title}[computed.case]
         values = per_unique(values, lambda v: change(str(v)))
+    if computed.replace and numbers is None:
+        values = per_unique(values, lambda v: _replaced(str(v), computed.replace))
     if computed.scale is not None and numbers is None:
         numbers = _numbers(values, mapping, log, file, lines, column_label)
     if numbers is not None:
@@ -1459,6 +1466,12 @@ def _computed_values(
     if computed.format == "integer":
         values = per_unique(values, _whole_text)
     return values
+
+
+def _replaced(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return text
 
 
 def _whole(number: float) -> Any:
