@@ -127,8 +127,9 @@ def activity_features(
     else:
         p_alive = np.full(n, np.nan)
         p_quiet = np.full(n, np.nan)
-    fill_gap = np.nan_to_num(mean_gap, nan=tenure + 1)
-    fill_last = np.nan_to_num(last_gap, nan=tenure + 1)
+    # one order day: no gap yet, as if the first gap were longer than its whole tenure
+    fill_gap = np.where(np.isnan(mean_gap), tenure + 1, mean_gap)
+    fill_last = np.where(np.isnan(last_gap), tenure + 1, last_gap)
     matrix = np.column_stack(
         [
             np.log1p(recency),
@@ -168,7 +169,9 @@ def boosted_model(random_state: int = 0) -> HistGradientBoostingClassifier:
     )
 
 
-def fit_boosted(x: np.ndarray, y: np.ndarray, random_state: int = 0) -> HistGradientBoostingClassifier:
+def fit_boosted(
+    x: np.ndarray, y: np.ndarray, random_state: int = 0
+) -> HistGradientBoostingClassifier:
     with single_threaded():
         return boosted_model(random_state).fit(x, y)
 
@@ -197,7 +200,9 @@ def precision_at(labels: np.ndarray, scores: np.ndarray, fraction: float = 0.1) 
 def ranking_quality(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """ROC-AUC and precision at the top 10% (NaN where one class is missing)."""
     y = np.asarray(labels, dtype=int)
-    s = np.nan_to_num(np.asarray(scores, dtype=float), nan=float(np.nanmin(scores)) if len(scores) else 0.0)
+    s = np.nan_to_num(
+        np.asarray(scores, dtype=float), nan=float(np.nanmin(scores)) if len(scores) else 0.0
+    )
     both = 0 < y.sum() < len(y)
     return {
         "roc_auc": float(roc_auc_score(y, s)) if both else float("nan"),

@@ -34,22 +34,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from analytics.cycles import (
-    date_of,
-    QUARTER_DAYS,
-    YEAR_DAYS,
-    OutcomeModel,
-    PurchaseHistory,
-    Rhythm,
-    build_history,
-    date_strings,
-    day_number,
-    orders_between,
-    rhythm,
-    seasonal_clock,
-    seasonal_index,
-    single_threaded,
-)
 from analytics.activity import (
     ACTIVITY_FEATURES,
     BASELINES,
@@ -64,6 +48,22 @@ from analytics.activity import (
     fit_bgnbd,
     fit_boosted,
     ranking_quality,
+)
+from analytics.cycles import (
+    QUARTER_DAYS,
+    YEAR_DAYS,
+    OutcomeModel,
+    PurchaseHistory,
+    Rhythm,
+    build_history,
+    date_of,
+    date_strings,
+    day_number,
+    orders_between,
+    rhythm,
+    seasonal_clock,
+    seasonal_index,
+    single_threaded,
 )
 from analytics.errors import ModelNotFittedError, NoOrderHistoryError
 from analytics.wording import days_text, int_text, join_clauses, money_text, percent_text
@@ -446,11 +446,18 @@ class HealthModel:
         return out
 
     def _stacked_rows(
-        self, h: PurchaseHistory, clock, end: int, columns: list[int] | None = None, splits: int | None = None
+        self,
+        h: PurchaseHistory,
+        clock,
+        end: int,
+        columns: list[int] | None = None,
+        splits: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for c in self._training_cutoffs(h, end)[:splits]:
-            x, r, _ = self._account_rows(h, clock, c, fit_bgnbd(h, c, random_state=self.random_state))
+            x, r, _ = self._account_rows(
+                h, clock, c, fit_bgnbd(h, c, random_state=self.random_state)
+            )
             eligible = r.orders >= 2
             future = orders_between(h.acc_code, h.acc_day, c, c + self.horizon_days, h.n_accounts)
             xs.append(x[eligible] if columns is None else x[eligible][:, columns])
@@ -493,7 +500,11 @@ class HealthModel:
             p = x[:, len(FEATURES) + ACTIVITY_FEATURES.index("bgnbd_p_quiet")]
         else:
             rfm = [len(FEATURES) + i for i in RFM_COLUMNS]
-            p = boosted_probability(rfm_model, x[:, rfm]) if rfm_model is not None else np.full(len(x), 0.5)
+            p = (
+                boosted_probability(rfm_model, x[:, rfm])
+                if rfm_model is not None
+                else np.full(len(x), 0.5)
+            )
         p = np.clip(p, 1e-6, 1 - 1e-6)
         return np.log(p / (1 - p))
 
@@ -514,12 +525,14 @@ class HealthModel:
         model_b = self._fit_account_scorer(h, clock, b)
         if model_b is None:
             return
-        x, r, recency = self._account_rows(h, clock, b, fit_bgnbd(h, b, random_state=self.random_state))
+        x, r, recency = self._account_rows(
+            h, clock, b, fit_bgnbd(h, b, random_state=self.random_state)
+        )
         eligible = r.orders >= 2
         x, recency = x[eligible], recency[eligible]
         future = orders_between(h.acc_code, h.acc_day, b, cutoff, h.n_accounts)
         y = (future[r.entity][eligible] == 0).astype(int)
-        if len(y) < self.min_train_rows or y.min() == y.max():
+        if len(y) < 20 or y.min() == y.max():
             return
         learnt = model_b.probability(x)
         rfm_b = self._fit_rfm(h, clock, b)
@@ -546,11 +559,15 @@ class HealthModel:
             self.calibration_ = Calibration.fit(chosen_raw, y)
             score = self.calibration_(chosen_raw)
         z = x[:, 0]
-        flagged = (score >= self.slip_probability) & (z >= self.watch_z) & (r.orders[eligible] >= self.min_flag_orders)
+        flagged = (
+            (score >= self.slip_probability)
+            & (z >= self.watch_z)
+            & (r.orders[eligible] >= self.min_flag_orders)
+        )
         self.backtest_ = Backtest(
             as_of=date_of(b),
             horizon_days=self.horizon_days,
-            accounts=int(len(y)),
+            accounts=len(y),
             positives=int(y.sum()),
             quality=quality,
             chosen=self.method_,
@@ -567,7 +584,9 @@ class HealthModel:
         if method == LEARNT:
             return learnt
         if method == BLEND:
-            raw = self._blend_raw(learnt, self._baseline_raw(self.blend_with_, x, recency, self.rfm_model_))
+            raw = self._blend_raw(
+                learnt, self._baseline_raw(self.blend_with_, x, recency, self.rfm_model_)
+            )
         else:
             raw = self._baseline_raw(method, x, recency, self.rfm_model_)
         return self.calibration_(raw)
@@ -763,7 +782,9 @@ class HealthModel:
         cutoff = day_number(as_of)
         index = self._index_for(history.segments)
         clock = seasonal_clock(index, history.segments, history.first_day, cutoff)
-        x, acc_r, recency = self._account_rows(history, clock, cutoff, getattr(self, "bgnbd_", None))
+        x, acc_r, recency = self._account_rows(
+            history, clock, cutoff, getattr(self, "bgnbd_", None)
+        )
         acc = self._judge(acc_r, None, cutoff, account_score=self._account_score(x, recency))
         cat = self._judge(
             self._rhythm_categories(history, clock, cutoff, self.category_spread_),

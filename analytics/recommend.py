@@ -28,16 +28,16 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
+from analytics.activity import LEARNT, Calibration
 from analytics.cycles import (
     NO_SEGMENT,
-    date_of,
     OutcomeModel,
+    date_of,
     day_number,
     day_numbers,
     factorize,
     single_threaded,
 )
-from analytics.activity import LEARNT, Calibration
 from analytics.errors import ModelNotFittedError, NoOrderHistoryError, require_columns
 from analytics.wording import int_text, money_text, percent_text, possessive
 
@@ -474,7 +474,9 @@ class PeerRecommender:
         self.cutoff_ = cutoff
         self.book_ = self._book(
             p,
-            _candidates(p.year_spend, p.ever, _order_days(p), p.segment, self.neighbours_, self.reference_),
+            _candidates(
+                p.year_spend, p.ever, _order_days(p), p.segment, self.neighbours_, self.reference_
+            ),
             np.asarray(names, dtype=object),
         )
         self.top_product_ = self._top_products(
@@ -534,7 +536,7 @@ class PeerRecommender:
         bought_later = np.zeros(len(account_ids) * len(categories), bool)
         bought_later[(acc_code * len(categories) + cat_code)[later]] = True
         # categories sold before the cutoff only: a product line launched later is not a gap
-        sold = p0.ever.any(axis=0)
+        sold = np.asarray(p0.ever.any(axis=0), dtype=bool)
         eligible = (~p0.ever & active[:, None] & sold[None, :]).reshape(-1)
         owner = np.repeat(np.arange(len(account_ids)), len(categories))[eligible]
         return (
@@ -613,7 +615,7 @@ class PeerRecommender:
             "pitched": int(top.sum()),
             "pitched_adopted": int(y[top].sum()),
             "horizon_days": self.horizon_days,
-            "accounts": int(len(np.unique(owner[y == 1]))),
+            "accounts": len(np.unique(owner[y == 1])),
             "first_purchases": int(y.sum()),
             "recall_at_k": {k: round(v, 4) for k, v in recall.items()},
             "k": self.top_n,

@@ -209,9 +209,11 @@ def rfm_features(order_lines: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFram
     g = days.groupby("account_id", observed=True)
     first, last, n = g["order_date"].min(), g["order_date"].max(), g["order_date"].count()
     spend = g["amount"].sum()
-    gaps = days.sort_values(["account_id", "order_date"]).groupby("account_id", observed=True)[
-        "order_date"
-    ].diff()
+    gaps = (
+        days.sort_values(["account_id", "order_date"])
+        .groupby("account_id", observed=True)["order_date"]
+        .diff()
+    )
     last_gap = gaps.groupby(days["account_id"]).last().dt.days
     year = days[days["order_date"] > cutoff - pd.Timedelta(days=365)]
     recency = (cutoff - last).dt.days.astype(float)
@@ -223,9 +225,9 @@ def rfm_features(order_lines: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFram
             "frequency": (n - 1).astype(float),
             "tenure": tenure,
             "monetary": (spend / n).astype(float),
-            "orders_last_year": year.groupby("account_id", observed=True).size().reindex(
-                n.index, fill_value=0
-            ),
+            "orders_last_year": year.groupby("account_id", observed=True)
+            .size()
+            .reindex(n.index, fill_value=0),
             "mean_gap": mean_gap,
             "last_gap": last_gap.reindex(n.index).astype(float),
             "overdue": recency / np.maximum(mean_gap, 1.0),
@@ -241,7 +243,9 @@ def gbm_rfm_score(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days:
     early = cutoff - pd.Timedelta(days=horizon_days)
     train = rfm_features(order_lines, early)
     train = train[train["frequency"] >= 1]
-    window = order_lines[(order_lines["order_date"] > early) & (order_lines["order_date"] <= cutoff)]
+    window = order_lines[
+        (order_lines["order_date"] > early) & (order_lines["order_date"] <= cutoff)
+    ]
     y = (~train.index.isin(window["account_id"].unique())).astype(int)
     now = rfm_features(order_lines, cutoff)
     if len(np.unique(y)) < 2:

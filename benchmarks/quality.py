@@ -32,6 +32,7 @@ from analytics.recommend import PeerRecommender
 from benchmarks import baselines
 from benchmarks.real_data import LOADERS, Dataset
 
+
 def load_demo(demo_dir: Path, store_url: str | None = None) -> Dataset:
     """Demo data as written by ``salesbot demo-data --out DIR``: the store (``store_url``, by
     default the configured one) and ``DIR/planted_truth.csv``."""
@@ -165,7 +166,9 @@ def evaluate_pitch(data: Dataset, cutoff: pd.Timestamp, horizon: int, k: int = 5
     return pd.DataFrame(rows)
 
 
-def cutoffs(data: Dataset, horizon: int, count: int, min_history_days: int = 270) -> list[pd.Timestamp]:
+def cutoffs(
+    data: Dataset, horizon: int, count: int, min_history_days: int = 270
+) -> list[pd.Timestamp]:
     """Up to ``count`` cutoffs one quarter apart, the latest ``horizon`` days before the last
     order day, each with at least ``min_history_days`` of history before it."""
     first = data.order_lines["order_date"].min()
@@ -176,6 +179,7 @@ def cutoffs(data: Dataset, horizon: int, count: int, min_history_days: int = 270
         if c - first >= pd.Timedelta(days=min_history_days):
             out.append(c)
     return out
+
 
 def _planted_adoptions(
     data: Dataset, spend: pd.DataFrame, cutoff: pd.Timestamp, horizon: int
@@ -313,7 +317,13 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-SLIP_BASELINES = ["recency", "frequency", "BG/NBD 1-P(alive)", "BG/NBD P(no order)", "gradient-boosted RFM"]
+SLIP_BASELINES = [
+    "recency",
+    "frequency",
+    "BG/NBD 1-P(alive)",
+    "BG/NBD P(no order)",
+    "gradient-boosted RFM",
+]
 PITCH_BASELINES = ["popularity", "item co-occurrence", "implicit ALS"]
 
 
@@ -468,7 +478,11 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         command = " ".join(sys.argv[1:] if argv is None else argv)
         args.out.write_text(
-            HEADER.format(command=command) + "## Summary\n\n" + summary_text + "\n" + "\n".join(tables)
+            HEADER.format(command=command)
+            + "## Summary\n\n"
+            + summary_text
+            + "\n"
+            + "\n".join(tables)
         )
     return 0
 

@@ -18,7 +18,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 SHARED = ROOT.parent / "shared" / "data"
-LINE_COLUMNS = ["account_id", "order_id", "order_date", "product_id", "category", "quantity", "amount"]
+LINE_COLUMNS = [
+    "account_id",
+    "order_id",
+    "order_date",
+    "product_id",
+    "category",
+    "quantity",
+    "amount",
+]
 
 
 @dataclass
