@@ -106,7 +106,10 @@ def report(results: Sequence[dict[str, Any]], label: str) -> str:
         out.append(
             f"| {r['id']} | {', '.join(r['rep_truth'])} | {', '.join(r['rep_found']) or '-'} | {ok} |"
         )
-    out += ["", "| category | utterances P / R (n) | calls: must-flag raised | calls: must-not raised |"]
+    out += [
+        "",
+        "| category | utterances P / R (n) | calls: must-flag raised | calls: must-not raised |",
+    ]
     out.append("|---|---|---|---|")
     for category in FIXED_CATEGORIES:
         tp = fp = fn = n = 0
