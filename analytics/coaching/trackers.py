@@ -26,6 +26,14 @@ Negation and hedging (the ``negation`` section of the YAML):
   clause that starts with "that"/"it" also covers the clause before it ("we've got the
   budget, that's not a problem"). Dismissals are global or per category.
 
+What a match means (the ``meaning_rules`` section, :class:`MeaningRule`): rules that read
+*polarity* ("much better than our old solution" is praise, not a competitor threat),
+*tense* ("we used to use Clari", "our previous vendor": history, not an evaluation) and the
+*speaker* ("our enterprise team can walk you through the pricing" is the seller) drop a
+category's match when their pattern occurs in its clause, unless an ``unless`` pattern does
+("go back to our old vendor" is live again). Trackers that do not name a side listen to
+their category's (``side`` of the category: customer, except next steps: any).
+
 Clauses are split at punctuation and at contrast words ("but", "though") listed in the
 YAML. The pipeline is ``spacy.blank("en")`` plus spaCy's lookup lemmatizer, with the
 ``lemma_lookup`` table from the ``spacy-lookups-data`` package, keyed by the lower-case
@@ -59,11 +67,13 @@ from analytics.errors import AnalyticsError
 
 __all__ = [
     "FIXED_CATEGORIES",
+    "MEANING_KINDS",
     "NEGATION_MODES",
     "SIDES",
     "CategorySpec",
     "CompetitorSpec",
     "GatedMatcher",
+    "MeaningRule",
     "NegationSpec",
     "TrackerConfig",
     "TrackerConfigError",
@@ -87,7 +97,12 @@ FIXED_CATEGORIES = (
     "churn_risk",
 )
 SIDES = ("rep", "customer", "any")
+#: A tracker without ``side`` listens to its category's side (customer unless the category
+#: says otherwise: objections are the customer's; next steps come from either side).
+DEFAULT_SIDE = "category"
 NEGATION_MODES = ("suppress", "require", "ignore")
+MEANING_KINDS = ("negation", "polarity", "tense", "speaker")
+MEANING_SCOPES = ("clause", "utterance")
 PROMPT_FIELDS = frozenset({"phrase", "competitor", "account", "speaker"})
 _NAME = re.compile(r"^[a-z][a-z0-9_:.\-]{0,127}$")
 _CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -103,7 +118,7 @@ class TrackerConfigError(AnalyticsError):
 class TrackerSpec:
     name: str
     category: str
-    side: str
+    side: str  # "rep", "customer" or "any"; a tracker that does not say takes its category's
     prompt: str
     content: str = ""
     phrases: tuple[str, ...] = ()
@@ -124,6 +139,32 @@ class CategorySpec:
     account_context: bool = False
     dismissal_phrases: tuple[str, ...] = ()
     dismissal_patterns: tuple[tuple[Mapping[str, Any], ...], ...] = ()
+    #: the side a tracker of this category listens to when it does not say
+    side: str = "customer"
+
+
+@dataclass(frozen=True)
+class MeaningRule:
+    """A rule about what a match means, as data (``meaning_rules`` in the YAML).
+
+    A match of ``categories`` ("*" for all) is dropped when one of ``patterns`` (the cue)
+    occurs in its clause (``scope: clause``) or anywhere in the utterance (``scope:
+    utterance``), unless one of ``unless`` occurs in that same scope. ``kind`` says which
+    sense of the words the rule reads - ``negation``, ``polarity`` (praise is not a threat),
+    ``tense`` (a vendor they left is history, not an evaluation) or ``speaker`` (the
+    seller's own words) - and ``why`` says it in a sentence.
+    """
+
+    name: str
+    kind: str
+    categories: tuple[str, ...]
+    why: str
+    patterns: tuple[tuple[Mapping[str, Any], ...], ...]
+    unless: tuple[tuple[Mapping[str, Any], ...], ...] = ()
+    scope: str = "clause"
+
+    def applies_to(self, category: str) -> bool:
+        return "*" in self.categories or category in self.categories
 
 
 @dataclass(frozen=True)
@@ -153,6 +194,7 @@ class TrackerConfig:
     trackers: tuple[TrackerSpec, ...]
     competitors: tuple[CompetitorSpec, ...] = ()
     negation: NegationSpec = field(default_factory=NegationSpec)
+    meaning_rules: tuple[MeaningRule, ...] = ()
     competitor_side: str = "customer"
     competitor_prompt: str = "{competitor} came up."
 
@@ -167,6 +209,12 @@ class TrackerConfig:
                 spec.category,
                 CategorySpec(name=spec.category, title=spec.category.replace("_", " ").title()),
             )
+        specs = [
+            replace(spec, side=categories[spec.category].side)
+            if spec.side == DEFAULT_SIDE
+            else spec
+            for spec in specs
+        ]
         return replace(self, trackers=kept + tuple(specs), categories=categories)
 
     def with_competitors(self, competitors: Iterable[CompetitorSpec]) -> TrackerConfig:
@@ -279,6 +327,10 @@ def load_tracker_config(
     if missing:
         raise TrackerConfigError(f"{label}: categories {', '.join(missing)} are missing")
     negation = _negation_from_dict(data.get("negation") or {}, label)
+    rules = data.get("meaning_rules") or []
+    if not isinstance(rules, list):
+        raise TrackerConfigError(f"{label}: meaning_rules must be a list")
+    meaning_rules = tuple(meaning_rule_from_dict(r, source=label) for r in rules)
     trackers = [tracker_from_dict(item, source=label) for item in data.get("trackers") or []]
     competitors_cfg = data.get("competitors") or {}
     side = competitors_cfg.get("side", "customer")
@@ -290,6 +342,7 @@ def load_tracker_config(
         categories=categories,
         trackers=(),
         negation=negation,
+        meaning_rules=meaning_rules,
         competitor_side=side,
         competitor_prompt=prompt,
     ).with_trackers(trackers)
@@ -393,8 +446,8 @@ def tracker_from_dict(item: Any, *, source: str = "trackers.yml") -> TrackerSpec
     category = item.get("category")
     if not isinstance(category, str) or not _CATEGORY.match(category):
         raise TrackerConfigError(f"{what}: category {category!r} must be a snake_case name")
-    side = item.get("side", "any")
-    if side not in SIDES:
+    side = item.get("side", DEFAULT_SIDE)
+    if side not in (*SIDES, DEFAULT_SIDE):
         raise TrackerConfigError(f"{what}: side {side!r} must be one of {', '.join(SIDES)}")
     negation = item.get("negation", "suppress")
     if negation not in NEGATION_MODES:
@@ -491,6 +544,46 @@ def _category_from_dict(name: str, body: Any, source: str) -> CategorySpec:
         account_context=bool(body.get("account_context", False)),
         dismissal_phrases=_strings(body.get("dismissal_phrases"), f"{what} dismissal_phrases"),
         dismissal_patterns=_patterns(body.get("dismissal_patterns"), f"{what} dismissal pattern"),
+        side=_side(body.get("side", "customer"), what),
+    )
+
+
+def _side(value: Any, what: str) -> str:
+    if value not in SIDES:
+        raise TrackerConfigError(f"{what}: side {value!r} must be one of {', '.join(SIDES)}")
+    return str(value)
+
+
+def meaning_rule_from_dict(item: Any, *, source: str = "trackers.yml") -> MeaningRule:
+    """Validate one ``meaning_rules`` entry; errors name the rule and what is wrong."""
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise TrackerConfigError(f"{source}: every meaning rule must be a mapping with a name")
+    what = f"meaning rule {item['name']!r} ({source})"
+    unknown = set(item) - {"name", "kind", "categories", "why", "patterns", "unless", "scope"}
+    if unknown:
+        raise TrackerConfigError(f"{what}: unknown key(s) {', '.join(sorted(unknown))}")
+    kind = item.get("kind")
+    if kind not in MEANING_KINDS:
+        raise TrackerConfigError(f"{what}: kind {kind!r} must be one of {', '.join(MEANING_KINDS)}")
+    scope = item.get("scope", "clause")
+    if scope not in MEANING_SCOPES:
+        raise TrackerConfigError(
+            f"{what}: scope {scope!r} must be one of {', '.join(MEANING_SCOPES)}"
+        )
+    categories = _strings(item.get("categories"), f"{what} categories")
+    if not categories:
+        raise TrackerConfigError(f"{what}: name the categories it applies to (or '*')")
+    patterns = _patterns(item.get("patterns"), f"{what} pattern")
+    if not patterns:
+        raise TrackerConfigError(f"{what}: needs at least one pattern")
+    return MeaningRule(
+        name=item["name"],
+        kind=kind,
+        categories=categories,
+        why=" ".join(str(item.get("why") or "").split()),
+        patterns=patterns,
+        unless=_patterns(item.get("unless"), f"{what} unless pattern"),
+        scope=scope,
     )
 
 
@@ -614,6 +707,10 @@ class TrackerSet:
             )
         negation = config.negation
         self._add_dismissals("*", negation.dismissal_phrases, negation.dismissal_patterns)
+        self._rules = GatedMatcher(vocab)
+        self._rule_keys: dict[int, tuple[MeaningRule, bool]] = {}  # key -> (rule, is "unless")
+        for rule in config.meaning_rules:
+            self._add_meaning_rule(rule)
         strings = vocab.strings
         self._cues = frozenset(strings.add(c.lower()) for c in negation.cues)
         self._breaks = frozenset(strings.add(c.lower()) for c in negation.clause_breaks)
@@ -708,6 +805,20 @@ class TrackerSet:
             except ValueError as exc:
                 raise TrackerConfigError(f"{what}: pattern #{number} is invalid: {exc}") from exc
 
+    def _add_meaning_rule(self, rule: MeaningRule) -> None:
+        what = f"meaning rule {rule.name!r}"
+        for is_unless, patterns in ((False, rule.patterns), (True, rule.unless)):
+            key = f"{'unless' if is_unless else 'rule'}:{rule.name}"
+            self._rule_keys[self.nlp.vocab.strings.add(key)] = (rule, is_unless)
+            for number, pattern in enumerate(patterns, start=1):
+                try:
+                    self._rules.add(key, self._lemma_aligned(pattern))
+                except ValueError as exc:
+                    label = "unless pattern" if is_unless else "pattern"
+                    raise TrackerConfigError(
+                        f"{what}: {label} #{number} is invalid: {exc}"
+                    ) from exc
+
     # -- running
 
     def make_doc(self, text: str) -> Doc:
@@ -768,6 +879,8 @@ class TrackerSet:
         breaks = self._breaks
         boundaries = [i for i, token in enumerate(doc) if token.lower in breaks]
         dismissed = self._dismissed_scopes(doc, boundaries, words) if self._has_dismissals else []
+        if self._rule_keys:
+            dismissed.extend(self._ruled_out_scopes(doc, boundaries, words))
         best: dict[tuple[str, str], TrackerHit] = {}  # (category, competitor) -> hit
         for spec, start, end in candidates:
             clause_start = _clause(boundaries, start, end, len(doc))[0]
@@ -813,6 +926,33 @@ class TrackerSet:
                 if before >= 0:
                     lo = _clause(boundaries, before, before + 1, len(doc))[0]
             scopes.append((self._dismissal_keys[key], lo, hi))
+        return scopes
+
+    def _ruled_out_scopes(
+        self, doc: Doc, boundaries: list[int], words: set[int]
+    ) -> list[tuple[str, int, int]]:
+        """(category, start, end) spans whose matches a meaning rule drops."""
+        matches = self._rules(doc, words)
+        if not matches:
+            return []
+        length = len(doc)
+        cues: list[tuple[MeaningRule, int, int]] = []
+        unless: dict[str, list[int]] = {}
+        for key, start, end in matches:
+            rule, is_unless = self._rule_keys[key]
+            if rule.scope == "utterance":
+                lo, hi = 0, length
+            else:
+                lo, hi = _clause(boundaries, start, end, length)
+            if is_unless:
+                unless.setdefault(rule.name, []).append(start)
+            else:
+                cues.append((rule, lo, hi))
+        scopes: list[tuple[str, int, int]] = []
+        for rule, lo, hi in cues:
+            if any(lo <= start < hi for start in unless.get(rule.name, ())):
+                continue
+            scopes.extend((category, lo, hi) for category in rule.categories)
         return scopes
 
 

@@ -28,16 +28,20 @@ participant lists, bullet lists, horizontal rules (``---``), stage directions
 Which speakers are the rep (``identify_rep_speakers``), first match wins:
 
 1. names given by the caller (``--rep-speaker``; or the rep's name from the store),
-   matched against speaker labels by full name or first name, case-insensitively;
+   matched against speaker labels by full name or first name, case-insensitively; then a
+   speaker whose full name is one of the store's reps (``known_reps``);
 2. speaker labels that are selling roles ("Rep:", "Sales Rep:", "AE:", "Agent:") when the
    other speakers have other labels ("Customer:", "Prospect:", a name);
-3. the participants header (or roles in the labels, "Jordan (Acme CSM)"): a participant
+3. the participants header ("Participants:", "Attendees:", a bullet list, "Rep: Name",
+   "Prospect: Name", or roles in the labels, "Jordan (Acme CSM)"): a participant
    whose role names a selling title
    ("Account Executive", "Sales Rep", "Sales Engineer", "SDR", "Customer Success
    Manager", ...) is the rep, and so is every participant of the same company
    ("Alex (TribeAI Sales Engineer)" makes every "(TribeAI ...)" participant a rep);
-4. a self-introduction in the dialogue: "this is Sarah from TribeAI",
-   "Sarah here from TribeAI", "I'm Sarah with TribeAI";
+4. the conversation (``data/rep_cues.yml``): who introduces themselves with their company
+   ("this is Sarah from TribeAI"), asks the discovery questions, proposes the next step and
+   speaks of "our product / our pricing", against who speaks of "your price" or their own
+   budget and approvers; the cues must point clearly at one speaker;
 5. otherwise the side is unknown; the engine then applies customer-side trackers to
    every speaker and says so in the review.
 """
@@ -49,8 +53,12 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from analytics.errors import AnalyticsError
 
@@ -62,6 +70,8 @@ __all__ = [
     "Participant",
     "RepSide",
     "RepSpeakerNotFoundError",
+    "RoleCueError",
+    "RoleCues",
     "Transcript",
     "TranscriptError",
     "TranscriptFormatError",
@@ -69,9 +79,11 @@ __all__ = [
     "Utterance",
     "detect_format",
     "identify_rep_speakers",
+    "load_role_cues",
     "parse_timestamp",
     "parse_transcript",
     "read_transcript",
+    "role_cues_from_dict",
 ]
 
 #: Largest transcript accepted, in bytes. A two-hour call is about 150 kB of text, so
@@ -142,8 +154,12 @@ class Utterance:
 
 @dataclass(frozen=True, slots=True)
 class Participant:
+    """Someone listed in the header. ``side`` is "rep" or "customer" when the header says so
+    ("Rep: Luis Moreno", "Prospect: Karen Hall"), else None (decided from ``role``)."""
+
     name: str
     role: str
+    side: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +185,7 @@ class RepSide:
     """Which speakers are the rep, and how that was decided."""
 
     speakers: frozenset[str]
-    source: str  # "given", "labels", "participants", "introduction" or "unknown"
+    source: str  # "given", "store", "labels", "participants", "conversation" or "unknown"
     note: str
 
     @property
@@ -316,6 +332,41 @@ NOTES_HEADINGS = frozenset(
         "what went well",
     }
 )
+
+
+#: Header labels that name a participant and their side ("Rep: Luis Moreno (Brightline)").
+SIDE_LABELS = {
+    "rep": "rep",
+    "sales rep": "rep",
+    "seller": "rep",
+    "salesperson": "rep",
+    "host": "rep",
+    "vendor": "rep",
+    "prospect": "customer",
+    "customer": "customer",
+    "client": "customer",
+    "buyer": "customer",
+    "guest": "customer",
+}
+_HEADER_LINE = re.compile(
+    r"^\s*\**\s*(?P<label>[A-Za-z][\w /&-]{0,30}?)\s*\**\s*:\s*\**\s*(?P<body>.*?)\s*$"
+)
+#: A header value that reads as a person: up to five capitalised words, then maybe "(role)"
+#: or ", role". "Hi, thanks for joining." is speech, not a participant.
+_PERSON = re.compile(
+    r"^(?P<name>[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4})\s*(?:\((?P<paren>[^)]{0,160})\)|,\s*(?P<rest>[^.?!]{1,160}))?$"
+)
+
+
+def _side_participant(label: str, body: str) -> Participant | None:
+    """``Rep: Luis Moreno (Brightline)`` -> a participant on the rep side; None when the
+    label is not a side or the value does not read as a person."""
+    side = SIDE_LABELS.get(_label_key(label))
+    match = _PERSON.match(clean_text(body)) if side else None
+    if side is None or match is None:
+        return None
+    role = match.group("paren") or match.group("rest") or ""
+    return Participant(name=match.group("name"), role=role.strip(), side=side)
 
 
 def _label_key(label: str) -> str:
@@ -483,6 +534,11 @@ def _parse_lines(text: str, fmt: str) -> Transcript:
                     participants.append(participant)
             continue
         parsed = _dialogue_line(line, fmt)
+        if not utterances and current is None:
+            header = _HEADER_LINE.match(line) if parsed is None or not parsed[2] else None
+            if header and _header_participants(header, participants):
+                in_participants = _label_key(header.group("label")) in PARTICIPANT_LABELS
+                continue
         if parsed is None:
             # a wrapped line continues the utterance right above it; anything else is prose
             if current is not None and not was_blank:
@@ -494,12 +550,9 @@ def _parse_lines(text: str, fmt: str) -> Transcript:
             key = _label_key(speaker)
             if _is_notes_heading(key) and not body.strip():
                 in_notes = True
-            elif key in ("participants", "attendees", "speakers"):
+            elif key in PARTICIPANT_LABELS:
                 in_participants = True
-                for item in re.split(r";|,(?![^()]*\))", body):
-                    participant = _participant(item)
-                    if participant is not None:
-                        participants.append(participant)
+                participants.extend(_participant_list(body))
             elif body.strip():
                 metadata[key] = clean_text(body)
             continue
@@ -514,6 +567,30 @@ def _parse_lines(text: str, fmt: str) -> Transcript:
         participants=tuple(participants),
         metadata=metadata,
     )
+
+
+PARTICIPANT_LABELS = frozenset({"participants", "attendees", "speakers", "on the call"})
+
+
+def _participant_list(body: str) -> list[Participant]:
+    found = (_participant(item) for item in re.split(r";|,(?![^()]*\))", body))
+    return [p for p in found if p is not None]
+
+
+def _header_participants(header: re.Match[str], participants: list[Participant]) -> bool:
+    """A header line before the dialogue that lists participants ("Participants: ...",
+    "Attendees: ...") or names one with their side ("Rep: ...", "Prospect: ..."): add them
+    and say True. Any other line: False (it is read as usual)."""
+    key = _label_key(header.group("label"))
+    body = header.group("body")
+    if key in PARTICIPANT_LABELS:
+        participants.extend(_participant_list(body))
+        return True
+    participant = _side_participant(header.group("label"), body)
+    if participant is not None:
+        participants.append(participant)
+        return True
+    return False
 
 
 def _dialogue_line(line: str, fmt: str) -> tuple[str, str, float | None] | None:
@@ -721,19 +798,23 @@ _ROLE_LABEL = re.compile(
     r"account executive|account manager|sales engineer|se)(?:\s*\d+)?$",
     re.I,
 )
-_INTRODUCTION = re.compile(
-    r"\b(?:this is|it's|it is|i'm|i am|my name is)\s+(?P<name>[A-Z][\w'-]+)"
-    r"(?:\s+[A-Z][\w'-]+)?\s*,?\s+(?:here\s+)?(?:from|with|at)\s+(?P<company>[A-Z][\w.&'-]*)"
-)
 
 
 def identify_rep_speakers(
-    transcript: Transcript, *, rep_names: Sequence[str] = (), strict: bool = True
+    transcript: Transcript,
+    *,
+    rep_names: Sequence[str] = (),
+    strict: bool = True,
+    known_reps: Sequence[str] = (),
+    cues: RoleCues | None = None,
 ) -> RepSide:
-    """Decide which speakers are the rep (see the module docstring for the order).
+    """Decide which speakers are the rep, and say why (see the module docstring for the
+    order).
 
     ``rep_names`` that match no speaker raise ``RepSpeakerNotFoundError`` when ``strict``
-    (a name typed by the user); otherwise (a name from the store) the heuristics run.
+    (a name typed by the user); otherwise (a name from the store) the other sources run.
+    ``known_reps`` are the names of every rep in the store: a speaker with one of those full
+    names is the rep. ``cues`` default to ``data/rep_cues.yml``.
     """
     speakers = transcript.speakers
     names = [n.strip() for n in rep_names if n and n.strip()]
@@ -743,6 +824,13 @@ def identify_rep_speakers(
             return RepSide(frozenset(matched), "given", f"rep: {', '.join(sorted(matched))}")
         if strict:
             raise RepSpeakerNotFoundError(names, speakers)
+    stored = _full_name_matches(known_reps, speakers)
+    if stored and len(stored) < len(speakers):
+        return RepSide(
+            frozenset(stored),
+            "store",
+            f"rep: {', '.join(sorted(stored))} (a rep of this team in the store)",
+        )
     by_label = {s for s in speakers if _ROLE_LABEL.match(s)}
     if by_label and len(by_label) < len(speakers):
         return RepSide(
@@ -751,26 +839,128 @@ def identify_rep_speakers(
             f"rep: {', '.join(sorted(by_label))} (from the speaker labels)",
         )
     labelled = [p for p in map(_participant, speakers) if p is not None and p.role]
-    from_header = _reps_from_participants([*transcript.participants, *labelled], speakers)
-    if from_header:
+    from_header, why = _reps_from_participants([*transcript.participants, *labelled], speakers)
+    if from_header and len(from_header) < len(speakers):
         return RepSide(
             frozenset(from_header),
             "participants",
-            f"rep: {', '.join(sorted(from_header))} (from the participants list)",
+            f"rep: {', '.join(sorted(from_header))} (participants header: {why})",
         )
-    for utterance in transcript.utterances[:12]:
-        match = _INTRODUCTION.search(utterance.text)
-        if match and _match_speakers([match.group("name")], [utterance.speaker]):
-            return RepSide(
-                frozenset({utterance.speaker}),
-                "introduction",
-                f"rep: {utterance.speaker} (introduced themselves from {match.group('company')})",
-            )
+    by_cues = (cues or load_role_cues()).decide(transcript)
+    if by_cues is not None:
+        return by_cues
     return RepSide(
         frozenset(),
         "unknown",
         "rep speaker unknown (pass --rep-speaker): customer-side trackers ran on every speaker",
     )
+
+
+def _full_name_matches(names: Sequence[str], speakers: Sequence[str]) -> set[str]:
+    """Speakers whose label is one of ``names`` in full (a first name alone is too weak
+    to tie a speaker to one of many stored reps)."""
+    wanted = {" ".join(n.split()).casefold() for n in names if len(n.split()) > 1}
+    return {s for s in speakers if " ".join(s.split()).casefold() in wanted}
+
+
+# ------------------------------------------------------------------ conversational cues
+
+
+class RoleCueError(TranscriptError):
+    """A rep-cue file that cannot be used; the message names the cue and the problem."""
+
+
+@dataclass(frozen=True)
+class RoleCue:
+    name: str
+    reason: str
+    weight: float
+    max: int
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class RoleCues:
+    """What sellers and buyers say, scored per speaker (``data/rep_cues.yml``)."""
+
+    cues: tuple[RoleCue, ...]
+    min_score: float
+    min_margin: float
+
+    def scores(self, transcript: Transcript) -> dict[str, dict[str, int]]:
+        """Per speaker, how many utterances hit each cue (capped by the cue's ``max``)."""
+        hits: dict[str, dict[str, int]] = {s: {} for s in transcript.speakers}
+        for utterance in transcript.utterances:
+            mine = hits[utterance.speaker]
+            for cue in self.cues:
+                if mine.get(cue.name, 0) < cue.max and cue.pattern.search(utterance.text):
+                    mine[cue.name] = mine.get(cue.name, 0) + 1
+        return hits
+
+    def decide(self, transcript: Transcript) -> RepSide | None:
+        """The speaker the cues point to, when they point clearly; else None."""
+        hits = self.scores(transcript)
+        if len(hits) < 2:
+            return None
+        weights = {c.name: c for c in self.cues}
+        totals = {
+            speaker: sum(weights[name].weight * n for name, n in counts.items())
+            for speaker, counts in hits.items()
+        }
+        ranked = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)
+        (best, top), (_, second) = ranked[0], ranked[1]
+        if top < self.min_score or top - second < self.min_margin:
+            return None
+        reasons = [
+            f"{weights[name].reason} ({n}x)" if n > 1 else weights[name].reason
+            for name, n in sorted(hits[best].items(), key=lambda kv: -weights[kv[0]].weight * kv[1])
+            if weights[name].weight > 0
+        ]
+        return RepSide(
+            frozenset({best}),
+            "conversation",
+            f"rep: {best} (from the conversation: {'; '.join(reasons)})",
+        )
+
+
+def role_cues_from_dict(data: dict[str, Any], *, source: str = "rep cues") -> RoleCues:
+    """Build ``RoleCues`` from parsed YAML; raises ``RoleCueError`` naming the culprit."""
+    if not isinstance(data, dict) or not isinstance(data.get("cues"), list):
+        raise RoleCueError(f"{source}: expected a mapping with a list under 'cues'")
+    cues = []
+    for number, item in enumerate(data["cues"], start=1):
+        cues.append(_role_cue(item, f"{source}, cue {number}"))
+    try:
+        min_score = float(data.get("min_score", 3))
+        min_margin = float(data.get("min_margin", 2))
+    except (TypeError, ValueError) as exc:
+        raise RoleCueError(f"{source}: min_score and min_margin must be numbers") from exc
+    return RoleCues(tuple(cues), min_score, min_margin)
+
+
+def _role_cue(item: Any, where: str) -> RoleCue:
+    if not isinstance(item, dict):
+        raise RoleCueError(f"{where}: expected a mapping with name, reason, weight and pattern")
+    missing = [k for k in ("name", "reason", "weight", "pattern") if k not in item]
+    if missing:
+        raise RoleCueError(f"{where}: missing {', '.join(missing)}")
+    try:
+        pattern = re.compile(str(item["pattern"]), re.I)
+    except re.error as exc:
+        raise RoleCueError(f"{where} ({item['name']}): invalid pattern: {exc}") from exc
+    weight, cap = item["weight"], item.get("max", 1)
+    if not isinstance(weight, int | float) or isinstance(weight, bool):
+        raise RoleCueError(f"{where} ({item['name']}): weight must be a number, not {weight!r}")
+    if not isinstance(cap, int) or cap < 1:
+        raise RoleCueError(f"{where} ({item['name']}): max must be a whole number >= 1")
+    return RoleCue(str(item["name"]), str(item["reason"]), float(weight), cap, pattern)
+
+
+@cache
+def load_role_cues() -> RoleCues:
+    """The shipped cues (``analytics/coaching/data/rep_cues.yml``), read once."""
+    text = resources.files("analytics.coaching").joinpath("data", "rep_cues.yml").read_text("utf-8")
+    return role_cues_from_dict(yaml.safe_load(text), source="rep_cues.yml")
 
 
 def _match_speakers(names: Sequence[str], speakers: Sequence[str]) -> set[str]:
@@ -787,18 +977,33 @@ def _match_speakers(names: Sequence[str], speakers: Sequence[str]) -> set[str]:
 
 def _reps_from_participants(
     participants: Sequence[Participant], speakers: Sequence[str]
-) -> set[str]:
-    sellers = [p for p in participants if _SELLER_TITLE.search(p.role)]
+) -> tuple[set[str], str]:
+    """The speakers the header puts on the rep side, and why (a selling title, a side
+    label, or the seller's company)."""
+    sellers = [
+        p
+        for p in participants
+        if p.side == "rep" or (p.side is None and _SELLER_TITLE.search(p.role))
+    ]
     if not sellers:
-        return set()
+        return set(), ""
     companies: set[str] = set()
     for seller in sellers:
         rest = _SELLER_TITLE.sub(" ", seller.role)
         for word in re.findall(r"[A-Z][\w.&'-]+", rest):
             companies.add(word.casefold())
-    reps = set(sellers)
+    reps = list(sellers)
     for participant in participants:
+        if participant in reps or participant.side == "customer":
+            continue
         role_words = {w.casefold() for w in re.findall(r"[\w.&'-]+", participant.role)}
         if companies & role_words:
-            reps.add(participant)
-    return _match_speakers([p.name for p in reps], speakers)
+            reps.append(participant)
+    matched = _match_speakers([p.name for p in reps], speakers)
+    why = "; ".join(
+        f"{p.name} is {'listed as the rep' if p.side == 'rep' else p.role}"
+        + (f", {p.role}" if p.side == "rep" and p.role else "")
+        for p in reps
+        if _match_speakers([p.name], speakers)
+    )
+    return matched, why

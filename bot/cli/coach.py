@@ -235,7 +235,7 @@ def coach_command(
         elif rep_record is not None:
             side = identify_rep_speakers(transcript, rep_names=[rep_record.name], strict=False)
         else:
-            side = identify_rep_speakers(transcript)
+            side = identify_rep_speakers(transcript, known_reps=_store_rep_names(engine))
     except TranscriptError as exc:
         fail(str(exc))
     account_id, context = (None, None)
@@ -450,6 +450,15 @@ def transcript_files(path: Path) -> list[Path]:
     return [path]
 
 
+def _store_rep_names(engine: Engine | None) -> list[str]:
+    """Names of the store's reps (none without a store): a speaker with one of these full
+    names is taken as the rep."""
+    if engine is None:
+        return []
+    with Session(engine) as session:
+        return [name for name in session.exec(select(Rep.name)).all() if name]
+
+
 def _store_rep_for(session: Session, speakers: Sequence[str]) -> Rep | None:
     """The stored rep whose first name is one of ``speakers`` (only if exactly one)."""
     names = {s.split()[0].casefold() for s in speakers if s.strip()}
@@ -475,7 +484,7 @@ def import_transcript_files(
         except (TranscriptError, OSError) as exc:
             results.append(ImportedTranscript(str(file), None, None, 0, str(exc)))
             continue
-        side = identify_rep_speakers(transcript)
+        side = identify_rep_speakers(transcript, known_reps=_store_rep_names(engine))
         review = review_call(transcript, trackers, rep_side=side)
         text = file.read_text("utf-8", errors="replace")
         external_id = call_external_id(transcript, file, text)

@@ -160,7 +160,7 @@ def test_rep_side_from_participants_names_every_seller_of_the_company():
 def test_rep_side_from_self_introduction_and_unknown():
     transcript = parse_transcript("Sarah: Hi Michael, this is Sarah from TribeAI.\nMichael: Hi.")
     side = identify_rep_speakers(transcript)
-    assert side.speakers == {"Sarah"} and side.source == "introduction"
+    assert side.speakers == {"Sarah"} and side.source == "conversation"
     unknown = identify_rep_speakers(parse_transcript("A: hi\nB: hello"))
     assert not unknown.known and unknown.is_rep("A") is None
 
