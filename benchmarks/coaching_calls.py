@@ -58,9 +58,7 @@ def _key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def review_calls(
-    calls: Sequence[dict[str, Any]], *, learned: bool = True
-) -> list[dict[str, Any]]:
+def review_calls(calls: Sequence[dict[str, Any]], *, learned: bool = True) -> list[dict[str, Any]]:
     """Per call: rep truth and inference, and per utterance the expected and flagged sets."""
     base = load_tracker_config()
     results = []
@@ -161,9 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="score")
     parser.add_argument("--details", action="store_true", help="print each disagreement")
-    parser.add_argument(
-        "--no-learned", action="store_true", help="patterns and meaning rules only"
-    )
+    parser.add_argument("--no-learned", action="store_true", help="patterns and meaning rules only")
     args = parser.parse_args(argv)
     results = review_calls(load_calls(), learned=not args.no_learned)
     print(report(results, args.label))

@@ -40,6 +40,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import numpy as np
 from spacy.attrs import LEMMA, LOWER
 from spacy.strings import StringStore
 from spacy.tokens import Doc
@@ -66,6 +67,20 @@ class CategoryModel:
     bias: float
     add_at: float | None
     veto_below: float | None
+
+    @property
+    def add_logit(self) -> float | None:
+        """``add_at`` as log-odds (compared with :meth:`SentenceClassifier.logits`)."""
+        return None if self.add_at is None else _logit(self.add_at)
+
+    @property
+    def veto_logit(self) -> float | None:
+        return None if self.veto_below is None else _logit(self.veto_below)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
 
 
 def feature_names(
@@ -110,6 +125,7 @@ class SentenceClassifier:
         self.trigger_lemmas = None if trigger_lemmas is None else tuple(trigger_lemmas)
         self._trigger: frozenset[int] | None = None
         self.categories = tuple(m.category for m in self.models)
+        self.index = {c: i for i, c in enumerate(self.categories)}
         self.trained_on = trained_on
         self._weights = {name: tuple(float(w) for w in ws) for name, ws in weights.items()}
         for name, ws in self._weights.items():
@@ -119,8 +135,9 @@ class SentenceClassifier:
                 )
         self._by_hash: dict[int, tuple[float, ...]] = {}
         self._row: dict[int, int] = {}
-        self._columns: list[dict[int, float]] = []
+        self._matrix: Any = None
         self._biases: list[float] = []
+        self._bias_array: Any = None
         self._strings: StringStore | None = None
         self._cues: frozenset[int] = frozenset()
         self._breaks: frozenset[int] = frozenset()
@@ -137,11 +154,12 @@ class SentenceClassifier:
         names = list(self._weights)
         self._row = {_feature_hash(strings, name): i for i, name in enumerate(names)}
         self._by_hash = {h: self._weights[names[i]] for h, i in self._row.items()}
-        # one dict per category: summing a few floats in C beats numpy's per-call overhead
-        self._columns = [
-            {h: ws[c] for h, ws in self._by_hash.items()} for c in range(len(self.categories))
-        ]
+        width = len(self.categories)
+        self._matrix = np.array([self._weights[n] for n in names], dtype=np.float64).reshape(
+            len(names), width
+        )
         self._biases = [m.bias for m in self.models]
+        self._bias_array = np.array(self._biases, dtype=np.float64)
         if self.trigger_lemmas is not None:
             self._trigger = frozenset(strings.add(lemma) for lemma in self.trigger_lemmas)
         return self
@@ -173,11 +191,12 @@ class SentenceClassifier:
 
     def logits(self, doc: Doc) -> list[float]:
         """The log-odds of each category for ``doc`` (in ``categories`` order)."""
-        known = self._row.keys() & set(self.features(doc))
-        return [
-            bias + sum(map(column.__getitem__, known))
-            for bias, column in zip(self._biases, self._columns, strict=True)
-        ]
+        row = self._row
+        rows = [row[f] for f in row.keys() & set(self.features(doc))]
+        if not rows:
+            return list(self._biases)
+        totals: Any = self._matrix[rows].sum(axis=0) + self._bias_array
+        return list(totals.tolist())
 
     def probabilities(self, doc: Doc) -> dict[str, float]:
         """Probability of each category for ``doc``."""

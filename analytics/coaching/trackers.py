@@ -722,6 +722,8 @@ class TrackerSet:
         self._has_dismissals = bool(self._dismissal_keys)
         self.classifier: SentenceClassifier | None = None
         self._learned_specs: dict[str, TrackerSpec] = {}
+        self._learned_limits: list[tuple[float | None, float | None]] = []
+        self._learned_vetoing: frozenset[str] = frozenset()
         if learned:
             self._add_classifier(load_classifier())
 
@@ -732,6 +734,10 @@ class TrackerSet:
             cues=negation.cues,
             breaks=negation.clause_breaks,
             window=negation.window,
+        )
+        self._learned_limits = [(m.add_logit, m.veto_logit) for m in classifier.models]
+        self._learned_vetoing = frozenset(
+            m.category for m in classifier.models if m.veto_below is not None
         )
         for category in classifier.categories:
             spec = self.config.categories.get(category)
@@ -959,29 +965,25 @@ class TrackerSet:
         of that no pattern found (on their side, and not dismissed in the utterance)."""
         if not len(doc):
             return hits
-        needs_veto = any(
-            (m := classifier.model(h.tracker.category)) is not None and m.veto_below is not None
-            for h in hits
-        )
+        vetoing = self._learned_vetoing
+        needs_veto = any(h.tracker.category in vetoing for h in hits)
         if not needs_veto and not classifier.may_add(words):
             return hits
-        probabilities = classifier.probabilities(doc)
+        logits = classifier.logits(doc)
+        limits = self._learned_limits
         kept = []
         for hit in hits:
-            model = classifier.model(hit.tracker.category)
-            if (
-                model is not None
-                and model.veto_below is not None
-                and probabilities[model.category] < model.veto_below
-            ):
-                continue
+            position = classifier.index.get(hit.tracker.category)
+            if position is not None:
+                veto = limits[position][1]
+                if veto is not None and logits[position] < veto:
+                    continue
             kept.append(hit)
-        found = {h.tracker.category for h in kept} | {h.tracker.category for h in hits}
-        for model in classifier.models:
+        found = {h.tracker.category for h in hits}
+        for index, model in enumerate(classifier.models):
             category = model.category
-            if model.add_at is None or category in found:
-                continue
-            if probabilities[category] < model.add_at:
+            add = limits[index][0]
+            if add is None or category in found or logits[index] < add:
                 continue
             spec = self._learned_specs.get(category)
             if spec is None or not _side_allows(spec.side, is_rep):
