@@ -58,7 +58,7 @@ def _key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def review_calls(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def review_calls(calls: Sequence[dict[str, Any]], *, learned: bool = True) -> list[dict[str, Any]]:
     """Per call: rep truth and inference, and per utterance the expected and flagged sets."""
     base = load_tracker_config()
     results = []
@@ -66,7 +66,7 @@ def review_calls(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         config = base.with_competitors(
             competitor_from_dict({"name": n}, source="--competitor") for n in call["competitors"]
         )
-        trackers = TrackerSet(config)
+        trackers = TrackerSet(config, learned=learned)
         transcript = parse_transcript(render_call(call), name=call["id"])
         review = review_call(transcript, trackers)
         expected = {_key(text): set(labels) for _s, _t, text, labels in call["utterances"]}
@@ -75,10 +75,15 @@ def review_calls(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for flag in review.flags:
             flagged.setdefault(_key(by_seq[flag.seq].text), set()).add(flag.category)
         rows = []
+        texts = []
         for u in transcript.utterances:
             rows.append((expected.get(_key(u.text), set()), flagged.get(_key(u.text), set())))
+            texts.append(f"{u.speaker}: {u.text}")
         parsed = {_key(u.text) for u in transcript.utterances}
-        rows.extend((labels, set()) for text, labels in expected.items() if text not in parsed)
+        for text, labels in expected.items():
+            if text not in parsed:
+                rows.append((labels, set()))
+                texts.append(f"(not parsed) {text}")
         results.append(
             {
                 "id": call["id"],
@@ -86,6 +91,7 @@ def review_calls(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "rep_found": sorted(review.rep_side.speakers),
                 "rep_note": review.rep_side.note,
                 "rows": rows,
+                "texts": texts,
             }
         )
     return results
@@ -143,9 +149,9 @@ def details(results: Sequence[dict[str, Any]]) -> str:
     lines = []
     for r in results:
         lines.append(f"{r['id']}: {r['rep_note']}")
-        for want, got in r["rows"]:
+        for (want, got), text in zip(r["rows"], r["texts"], strict=True):
             if want != got:
-                lines.append(f"  want {sorted(want)} got {sorted(got)}")
+                lines.append(f"  want {sorted(want)} got {sorted(got)}: {text}")
     return "\n".join(lines)
 
 
@@ -153,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="score")
     parser.add_argument("--details", action="store_true", help="print each disagreement")
+    parser.add_argument("--no-learned", action="store_true", help="patterns and meaning rules only")
     args = parser.parse_args(argv)
-    results = review_calls(load_calls())
+    results = review_calls(load_calls(), learned=not args.no_learned)
     print(report(results, args.label))
     if args.details:
         print()

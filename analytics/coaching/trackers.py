@@ -63,6 +63,7 @@ from spacy.schemas import validate_token_pattern
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
+from analytics.coaching.learned import SentenceClassifier, load_classifier
 from analytics.errors import AnalyticsError
 
 __all__ = [
@@ -684,7 +685,9 @@ class TrackerSet:
     competitor named), in the order they occur.
     """
 
-    def __init__(self, config: TrackerConfig) -> None:
+    def __init__(self, config: TrackerConfig, *, learned: bool = True) -> None:
+        """``learned``: combine the patterns with the shipped sentence classifier
+        (``analytics.coaching.learned``) for the categories it knows."""
         self.config = config
         self.nlp = make_pipeline()
         lemmatizer = self.nlp.get_pipe("lemmatizer")
@@ -717,6 +720,40 @@ class TrackerSet:
         self._anaphora = frozenset(strings.add(c.lower()) for c in negation.anaphora)
         self._window = negation.window
         self._has_dismissals = bool(self._dismissal_keys)
+        self.classifier: SentenceClassifier | None = None
+        self._learned_specs: dict[str, TrackerSpec] = {}
+        self._learned_limits: list[tuple[float | None, float | None]] = []
+        self._learned_vetoing: frozenset[str] = frozenset()
+        if learned:
+            self._add_classifier(load_classifier())
+
+    def _add_classifier(self, classifier: SentenceClassifier) -> None:
+        negation = self.config.negation
+        self.classifier = classifier.bind(
+            self.nlp.vocab.strings,
+            cues=negation.cues,
+            breaks=negation.clause_breaks,
+            window=negation.window,
+        )
+        self._learned_limits = [(m.add_logit, m.veto_logit) for m in classifier.models]
+        self._learned_vetoing = frozenset(
+            m.category for m in classifier.models if m.veto_below is not None
+        )
+        for category in classifier.categories:
+            spec = self.config.categories.get(category)
+            if spec is None:
+                continue
+            model = next(t for t in self.config.trackers if t.category == category)
+            self._learned_specs[category] = replace(
+                model,
+                name=f"learned:{category}",
+                side=spec.side,
+                phrases=(),
+                exact_phrases=(),
+                case_sensitive_phrases=(),
+                patterns=(),
+                source="classifier.json",
+            )
 
     # -- building
 
@@ -862,25 +899,43 @@ class TrackerSet:
         if words is None:
             words = token_words(doc)
         raw = self.raw_matches(doc, words)
-        if not raw:
+        classifier = self.classifier
+        if not raw and classifier is None:
             return []
         by_key = self._by_key
         candidates = []
         for match_key, start, end in raw:
             spec = by_key[match_key]
-            side = spec.side
-            if side == "customer" and is_rep is True:
-                continue
-            if side == "rep" and is_rep is not True:
+            if not _side_allows(spec.side, is_rep):
                 continue
             candidates.append((spec, start, end))
-        if not candidates:
-            return []
-        breaks = self._breaks
-        boundaries = [i for i, token in enumerate(doc) if token.lower in breaks]
+        hits: list[TrackerHit] = []
+        dismissed: list[tuple[str, int, int]] | None = None
+        if candidates:
+            breaks = self._breaks
+            boundaries = [i for i, token in enumerate(doc) if token.lower in breaks]
+            dismissed = self._all_dismissed(doc, boundaries, words)
+            hits = self._surviving(doc, candidates, boundaries, dismissed)
+        if classifier is None:
+            return hits
+        return self._combine_learned(classifier, doc, is_rep, words, hits, dismissed)
+
+    def _all_dismissed(
+        self, doc: Doc, boundaries: list[int], words: set[int]
+    ) -> list[tuple[str, int, int]]:
+        """(category, start, end) spans dismissed or ruled out by a meaning rule."""
         dismissed = self._dismissed_scopes(doc, boundaries, words) if self._has_dismissals else []
         if self._rule_keys:
             dismissed.extend(self._ruled_out_scopes(doc, boundaries, words))
+        return dismissed
+
+    def _surviving(
+        self,
+        doc: Doc,
+        candidates: list[tuple[TrackerSpec, int, int]],
+        boundaries: list[int],
+        dismissed: list[tuple[str, int, int]],
+    ) -> list[TrackerHit]:
         best: dict[tuple[str, str], TrackerHit] = {}  # (category, competitor) -> hit
         for spec, start, end in candidates:
             clause_start = _clause(boundaries, start, end, len(doc))[0]
@@ -896,6 +951,54 @@ class TrackerSet:
             if current is None or (end - start) > (current.end - current.start):
                 best[key] = TrackerHit(spec, start, end, doc[start:end].text)
         return sorted(best.values(), key=lambda h: (h.start, -(h.end - h.start)))
+
+    def _combine_learned(
+        self,
+        classifier: SentenceClassifier,
+        doc: Doc,
+        is_rep: bool | None,
+        words: set[int],
+        hits: list[TrackerHit],
+        dismissed: list[tuple[str, int, int]] | None,
+    ) -> list[TrackerHit]:
+        """Veto pattern hits the classifier is sure are wrong; add categories it is sure
+        of that no pattern found (on their side, and not dismissed in the utterance)."""
+        if not len(doc):
+            return hits
+        vetoing = self._learned_vetoing
+        needs_veto = any(h.tracker.category in vetoing for h in hits)
+        if not needs_veto and not classifier.may_add(words):
+            return hits
+        logits = classifier.logits(doc)
+        limits = self._learned_limits
+        kept = []
+        for hit in hits:
+            position = classifier.index.get(hit.tracker.category)
+            if position is not None:
+                veto = limits[position][1]
+                if veto is not None and logits[position] < veto:
+                    continue
+            kept.append(hit)
+        found = {h.tracker.category for h in hits}
+        for index, model in enumerate(classifier.models):
+            category = model.category
+            add = limits[index][0]
+            if add is None or category in found or logits[index] < add:
+                continue
+            spec = self._learned_specs.get(category)
+            if spec is None or not _side_allows(spec.side, is_rep):
+                continue
+            if dismissed is None:
+                breaks = self._breaks
+                boundaries = [i for i, token in enumerate(doc) if token.lower in breaks]
+                dismissed = self._all_dismissed(doc, boundaries, words)
+            if any(c in ("*", category) for c, _lo, _hi in dismissed):
+                continue
+            start = max(
+                range(len(doc)), key=lambda i: classifier.unigram_weight(doc[i].lemma, category)
+            )
+            kept.append(TrackerHit(spec, start, start + 1, doc[start].text))
+        return sorted(kept, key=lambda h: (h.start, -(h.end - h.start)))
 
     def _negation_allows(
         self, doc: Doc, mode: str, start: int, end: int, clause_start: int
@@ -1034,6 +1137,15 @@ def token_words(doc: Doc) -> set[int]:
     """ORTH, LOWER and LEMMA ids of every token of ``doc`` (for :class:`GatedMatcher`)."""
     ids: Any = doc.to_array(_WORD_ATTRS).ravel().tolist()
     return set(ids)
+
+
+def _side_allows(side: str, is_rep: bool | None) -> bool:
+    """Customer-side trackers skip the rep; rep-side ones need a known rep."""
+    if side == "customer":
+        return is_rep is not True
+    if side == "rep":
+        return is_rep is True
+    return True
 
 
 def _clause(boundaries: list[int], start: int, end: int, length: int) -> tuple[int, int]:
