@@ -386,7 +386,7 @@ class ActionAccountOverview(SalesAction):
         with session_scope(ctx.engine) as session:
             account = crud.get_account(session, account_id=int(account_id))
             if account is None or not ctx.asker.can_see_account(account.id, account.owner_id):
-                raise Refusal(ACCOUNT_NOT_VISIBLE, account=str(account_id))
+                raise Refusal(ACCOUNT_NOT_VISIBLE, account="that account")
             name = account.name
         health = book.account_health(ctx.engine, int(account_id))
         return Outcome().say(render.explain_slipping([(name, health)] if health else []))

@@ -720,6 +720,14 @@ def activities_about(
     return chosen.reset_index(drop=True)
 
 
+def any_activity_logged(engine: Engine, today: dt.date) -> bool:
+    """Whether the store holds any activity at all (kept, or logged since it was loaded)."""
+    kept = activity_log(engine, today)
+    if len(kept.activities):
+        return True
+    return bool(len(frames.activities(engine, since=kept.loaded_at - RECENT_MARGIN)))
+
+
 def team_activities(
     engine: Engine,
     today: dt.date,

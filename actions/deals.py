@@ -22,6 +22,7 @@ from actions.data import (
     Page,
     account_book,
     activities_about,
+    any_activity_logged,
     contacts,
     deal_book,
     json_value,
@@ -66,6 +67,14 @@ COVERAGE_DEALS = 3
 
 
 # ------------------------------------------------------------------- what was asked
+
+
+def undated_open_deals(deals: pd.DataFrame) -> int:
+    """Open deals without a close date: no period can count them as expected to close."""
+    if not len(deals):
+        return 0
+    undated = ~deals["is_closed"].to_numpy(dtype=bool) & deals["close_date"].isna().to_numpy()
+    return int(undated.sum())
 
 
 def scope_json(scope: Scope) -> dict[str, Any]:
@@ -289,6 +298,7 @@ def pipeline_data(
             "weighted": json_value(summary.closing_weighted),
         },
         "closing": page.rows,
+        "undated_open_deals": undated_open_deals(open_deals),
         "past_due": {
             "deals": summary.past_due_deals,
             "value": json_value(summary.past_due_amount),
@@ -381,6 +391,9 @@ def stalled_data(
     deals, history = book.scope(rep_ids, closed_after=today)
     states = states_in_scope(deals, history, as_of=today, model=model, rep_ids=rep_ids)
     open_count = int((states["state"] == "open").sum())
+    # a store without a single activity (an opportunity export alone) cannot tell a quiet
+    # deal from one whose calls were never logged: the activity rule is left out then
+    logged = any_activity_logged(ctx.engine, today)
     if open_count:
         activities = activities_about(
             ctx.engine, today, deal_ids=deals["opportunity_id"], account_ids=deals["account_id"]
@@ -388,11 +401,11 @@ def stalled_data(
         stalled = stalled_deals(
             deals,
             history,
-            activities,
+            activities if logged else None,
             today=today,
             model=model,
             rep_ids=rep_ids,
-            no_activity_days=NO_ACTIVITY_DAYS,
+            no_activity_days=NO_ACTIVITY_DAYS if logged else None,
             states=states,
         )
     else:
@@ -431,7 +444,10 @@ def stalled_data(
         engaged = activities_about(ctx.engine, today, contact_ids=people["contact_id"])
         for row in page.rows:
             row["buying_group"] = None
+        known = set(people["account_id"].astype(int)) if len(people) else set()
         for row in covered:
+            if not logged or row["account_id"] not in known:
+                continue  # no contacts or no activities: engagement cannot be told
             result = buying_group_coverage(
                 row["opportunity_id"],
                 deals,
@@ -447,7 +463,7 @@ def stalled_data(
         "open_deals": open_count,
         "total": len(stalled),
         "total_value": json_value(float(stalled["amount"].sum())),
-        "no_activity_days": NO_ACTIVITY_DAYS,
+        "no_activity_days": NO_ACTIVITY_DAYS if logged else None,
         "deals": page.rows,
         "offset": offset,
         "page_size": size,
@@ -553,6 +569,7 @@ def forecast_data(
         "best_case": json_value(result.best_case),
         "pipeline": json_value(result.pipeline),
         "open_deals": result.open_deals,
+        "undated_open_deals": undated_open_deals(deals),
         "weighted": json_value(result.weighted),
         "std": json_value(result.std),
         "p10": json_value(result.p10),

@@ -96,6 +96,10 @@ LEAD_PRIORITY_COLUMNS = [
 UNKNOWN = "(unknown)"
 
 
+def _touches_words(n: int) -> str:
+    return f"{n} touch" if n == 1 else f"{n} touches"
+
+
 def size_band(employees: pd.Series) -> pd.Series:
     """Employee band of each lead; missing counts are "unknown"."""
     values = pd.to_numeric(employees, errors="coerce").astype(float)
@@ -481,7 +485,7 @@ class LeadScorer:
                 (fit_points[i], f"{self._fit_words(row)} (+{fit_points[i]:.1f} points)"),
                 (
                     touch_points[i],
-                    f"{int(row.touches)} touches in its first {self.activity_window_days} days "
+                    f"{_touches_words(int(row.touches))} in its first {self.activity_window_days} days "
                     f"(+{touch_points[i]:.1f} points)",
                 ),
             ]
@@ -530,7 +534,7 @@ class LeadScorer:
             return f"{label} {value}: not seen among closed leads"
         if group == "touches":
             return (
-                f"{int(row.touches)} touches in its first "
+                f"{_touches_words(int(row.touches))} in its first "
                 f"{self.activity_window_days} days (converted leads averaged "
                 f"{self._converted_touches:.1f})"
             )

@@ -125,6 +125,18 @@ SNOOZE = "snooze"
 Scope = Literal["rep", "team", "company"]
 
 
+def stage_label(stage: object) -> str:
+    """A stage as reasons name it: ``needs_analysis`` -> ``Needs analysis``; names a CRM
+    already writes with capitals (``Engaging``, ``Closed Won``) are kept as they are."""
+    text = "" if stage is None or stage != stage else str(stage).strip()
+    if not text:
+        return "(no stage)"
+    if text == text.lower():
+        words = text.replace("_", " ")
+        return words[:1].upper() + words[1:]
+    return text
+
+
 def _ts(day: dt.date | pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(day).normalize()
 
@@ -952,13 +964,20 @@ def pipeline_movement(
         if row.movement in {"won", "lost"}:
             reasons.append(f"{row.movement} on {close}")
         elif row.movement == "new":
-            reasons.append(f"created on {_date(row.created_date)}, now in {row.stage_now}")
+            reasons.append(
+                f"created on {_date(row.created_date)}, now in {stage_label(row.stage_now)}"
+            )
         elif row.movement == "advanced":
-            reasons.append(f"moved from {row.stage_before} to {row.stage_now}")
+            reasons.append(
+                f"moved from {stage_label(row.stage_before)} to {stage_label(row.stage_now)}"
+            )
         else:
             words = []
             if back:
-                words.append(f"moved back from {row.stage_before} to {row.stage_now}")
+                words.append(
+                    f"moved back from {stage_label(row.stage_before)} "
+                    f"to {stage_label(row.stage_now)}"
+                )
             if passed:
                 words.append(f"expected close date {close} passed without closing")
             reasons.append("; ".join(words))
@@ -1093,7 +1112,7 @@ def stalled_deals(
             rules.append("stage_time")
             visits = int(stage_days.get(row.stage, 0))
             words.append(
-                f"in {row.stage} for {int(row.days_in_stage)} days; "
+                f"in {stage_label(row.stage)} for {int(row.days_in_stage)} days; "
                 f"{int(model.typical_quantile * 100)}% of won deals moved on within "
                 f"{row.typical_days_in_stage:.0f} days ({visits} won deals)"
             )

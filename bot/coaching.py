@@ -178,7 +178,17 @@ class Coaching:
         if not text.strip():
             return None
         with session_scope(self.engine) as session:
-            named = crud.accounts_named_in(session, text=text, visible_owner_ids=visible_owner_ids)
+            shared = (
+                crud.shared_account_ids(session, rep_ids=visible_owner_ids)
+                if visible_owner_ids
+                else set()
+            )
+            named = crud.accounts_named_in(
+                session,
+                text=text,
+                visible_owner_ids=visible_owner_ids,
+                visible_account_ids=shared,
+            )
             return named[0].id if named else None
 
     def visible_account(self, *, rep_id: int, said: str) -> tuple[int, str] | None:
@@ -189,7 +199,10 @@ class Coaching:
             if rep is None:
                 return None
             visible = crud.visible_rep_ids(session, rep=rep)
-            matches = crud.match_accounts(session, query=said, visible_owner_ids=visible, limit=3)
+            shared = crud.shared_account_ids(session, rep_ids=visible) if visible else set()
+            matches = crud.match_accounts(
+                session, query=said, visible_owner_ids=visible, visible_account_ids=shared, limit=3
+            )
         seen = [m for m in matches if m.visible]
         exact = [m for m in seen if m.name.casefold() == said.strip().casefold()]
         if len(exact) == 1:
@@ -217,7 +230,11 @@ class Coaching:
             account_id = records["call"]["account_id"]
             owner_id = records["call"]["account_owner_id"]
             context = None
-            if account_id is not None and (visible is None or owner_id in visible):
+            if account_id is not None and (
+                visible is None
+                or owner_id in visible
+                or account_id in crud.shared_account_ids(session, rep_ids=visible)
+            ):
                 context = calls.account_context(session, account_id=account_id, as_of=today)
         return stored_review_data(records, self.trackers(), account=context)
 

@@ -252,8 +252,13 @@ def load_home(engine: Engine, *, rep_id: int, today: dt.date) -> HomeData:
                 raise crud.UnknownRecordError(f"rep {rep_id} is not in the store")
             rep_name = rep.name
             visible = crud.visible_rep_ids(session, rep=rep)
+            shared = crud.shared_account_ids(session, rep_ids=visible) if visible else set()
             snoozed = crud.snoozed_account_ids(session, rep_ids=[rep_id], today=today)
         accounts = frames.accounts(engine, owner_ids=visible)
+        if shared:  # the book also holds accounts with the reps' deals or account-team seats
+            accounts = pd.concat(
+                [accounts, frames.accounts(engine, account_ids=sorted(shared))], ignore_index=True
+            ).drop_duplicates("account_id")
         names = dict(
             zip(accounts["account_id"].astype(int), accounts["name"].astype(str), strict=True)
         )

@@ -27,6 +27,7 @@ from typing import Any
 from render import blocks as bk
 from render import fmt
 from render.answer import Answer
+from render.pipeline import stage_name
 
 STATUS_WORDS = {
     "lapsed": "lapsed",
@@ -288,7 +289,7 @@ def overview(
     if open_deals:
         total = float(sum(float(d.get("amount") or 0.0) for d in open_deals))
         deal_text = "\n".join(
-            f"• {d['name']} — {d['stage']}, {fmt.money(d.get('amount'))}"
+            f"• {d['name']} — {stage_name(d.get('stage'))}, {fmt.money(d.get('amount'))}"
             + (
                 f", closes {fmt.date(_as_date(d.get('close_date')))}"
                 if _as_date(d.get("close_date")) is not None

@@ -44,7 +44,9 @@ def missing(value: object) -> bool:
         return True
     try:
         return bool(value != value)  # NaN and NaT are the values unequal to themselves
-    except (TypeError, ValueError):
+    except TypeError:  # pandas' NA: "boolean value of NA is ambiguous"
+        return True
+    except ValueError:  # an array: not one missing value
         return False
 
 

@@ -191,6 +191,14 @@ def _period(period: Data | None) -> str:
     return f"{period['label']} ({first} – {fmt.date(end)})"
 
 
+def _undated_note(undated: int) -> str:
+    """What a count of deals closing in a period leaves out: open deals without a close date."""
+    if not undated:
+        return ""
+    verb = "has" if undated == 1 else "have"
+    return f" {count(undated, 'open deal')} {verb} no close date and {'is' if undated == 1 else 'are'} not counted."
+
+
 def count(n: float, word: str, words: str | None = None) -> str:
     """``fmt.plural`` with thousands separators: "51,384 closed deals"."""
     whole = int(n)
@@ -333,15 +341,28 @@ def pipeline_answer(data: Data) -> Answer:
             f"{scope[:1].upper() + scope[1:]}: {fmt.money(data['total_value'])} open in "
             f"{count(data['open_deals'], 'deal')}; {weighted}."
         )
-    closing_text = (
-        f"{count(closing_total['deals'], 'deal')} ({fmt.money(closing_total['value'])}"
-        + (
-            f", weighted {fmt.money(closing_total['weighted'])}"
-            if closing_total["weighted"] is not None
-            else ""
+    undated = int(data.get("undated_open_deals") or 0)
+    if data["open_deals"] and not closing_total["deals"] and undated >= data["open_deals"]:
+        which = (
+            "The open deal has no close date"
+            if data["open_deals"] == 1
+            else f"None of the {count(data['open_deals'], 'open deal')} has a close date"
         )
-        + f") expected to close in {_period(period)}."
-    )
+        closing_text = (
+            f"{which}, so I can't tell what is expected to close in {_period(period)}. "
+            "Close dates in the CRM would show it."
+        )
+    else:
+        closing_text = (
+            f"{count(closing_total['deals'], 'deal')} ({fmt.money(closing_total['value'])}"
+            + (
+                f", weighted {fmt.money(closing_total['weighted'])}"
+                if closing_total["weighted"] is not None
+                else ""
+            )
+            + f") expected to close in {_period(period)}."
+            + _undated_note(undated)
+        )
     past_due = data["past_due"]
     past_due_text = (
         f"{count(past_due['deals'], 'open deal')} ({fmt.money(past_due['value'])}) "
@@ -531,8 +552,8 @@ def stalled_answer(data: Data) -> Answer:
             message = (
                 f"None of the {count(data['open_deals'], 'open deal')} of {scope} looks "
                 f"stuck as of {_date(data['as_of'])}: each is within the time won deals "
-                f"usually spend in its stage, had activity in the last "
-                f"{data['no_activity_days']} days and is not past its expected close date."
+                f"usually spend in its stage, {_activity_words(data)}and is not past its "
+                "expected close date."
             )
         else:
             message = f"There are no open deals in {scope} as of {_date(data['as_of'])}."
@@ -563,10 +584,19 @@ def stalled_answer(data: Data) -> Answer:
         title, detail = _stalled_lines(deal, data)
         text.append(f"• {title}\n  {detail}")
         blocks.append(bk.section(f"{title}\n{detail}"))
+    quiet = (
+        f"no activity for over {data['no_activity_days']} days, "
+        if data["no_activity_days"] is not None
+        else ""
+    )
     based_on = (
         f"Open deals as of {_date(data['as_of'])}: stuck = longer in the stage than 75% of won "
-        f"deals took, no activity for over {data['no_activity_days']} days, or past the "
-        f"expected close date. Showing {shown}."
+        f"deals took, {quiet}or past the expected close date. Showing {shown}."
+        + (
+            ""
+            if data["no_activity_days"] is not None
+            else " No activities are logged in the sales database, so going quiet is not checked."
+        )
     )
     text.append(based_on)
     blocks.append(bk.context(based_on))
@@ -578,6 +608,12 @@ def stalled_answer(data: Data) -> Answer:
     )
     blocks.append(_buttons(buttons))
     return _finish("stalled_deals", text, blocks, data)
+
+
+def _activity_words(data: Data) -> str:
+    if data["no_activity_days"] is None:
+        return ""
+    return f"had activity in the last {data['no_activity_days']} days "
 
 
 def stage_days_answer(data: Data) -> Answer:
@@ -616,6 +652,23 @@ def stage_days_answer(data: Data) -> Answer:
 # ----------------------------------------------------------------------- forecast
 
 
+def _single_point_reason(data: Data) -> str:
+    """Why a forecast has no range: nothing in the period is still uncertain."""
+    undated = int(data.get("undated_open_deals") or 0)
+    if not data["open_deals"]:
+        why = (
+            "There is no range: no open deal is expected to close in the period, so the "
+            "forecast is what has closed won."
+        )
+        if undated:
+            why += f" {count(undated, 'open deal')} without a close date could not be placed in it."
+        return why
+    return (
+        "There is no range: every open deal in the period has stage odds of 0% or 100%, so "
+        "nothing in it is uncertain."
+    )
+
+
 def _forecast_deal_line(deal: Data, data: Data) -> str:
     odds = deal.get("win_probability")
     odds_text = f", {fmt.pct(odds)} odds" if odds is not None else ""
@@ -647,7 +700,9 @@ def forecast_answer(data: Data) -> Answer:
         f"Forecast for {scope}, {_period(period)}: commit {fmt.money(data['commit'])}, "
         f"best case {fmt.money(data['best_case'])}"
     )
-    if data["weighted"] is not None:
+    if data["weighted"] is not None and data["p10"] is not None and data["p10"] == data["p90"]:
+        headline += f", weighted {fmt.money(data['weighted'])}. {_single_point_reason(data)}"
+    elif data["weighted"] is not None:
         headline += (
             f", weighted {fmt.money(data['weighted'])} (likely range "
             f"{fmt.money(data['p10'])}–{fmt.money(data['p90'])})."
@@ -658,7 +713,7 @@ def forecast_answer(data: Data) -> Answer:
         f"Closed won so far: {fmt.money(data['closed_won'])} in "
         f"{count(data['closed_won_deals'], 'deal')}; "
         f"{count(data['open_deals'], 'open deal')} ({fmt.money(data['pipeline'] - data['closed_won'])}) "
-        "expected to close in the period."
+        "expected to close in the period." + _undated_note(int(data.get("undated_open_deals") or 0))
     )
     if data["quota"] is not None:
         quota = f"Quota {fmt.money(data['quota'])}: {fmt.pct(data['attainment'])} attained" + (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz, process, utils
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -311,6 +311,7 @@ def match_accounts(
     *,
     query: str,
     visible_owner_ids: set[int] | None,
+    visible_account_ids: Collection[int] = (),
     limit: int = 5,
     cutoff: float = 70.0,
 ) -> list[AccountMatch]:
@@ -324,12 +325,20 @@ def match_accounts(
         return []
     rows = session.exec(select(Account.id, Account.name, Account.owner_id)).all()
     return AccountNames.of(rows).match(
-        query, visible_owner_ids=visible_owner_ids, limit=limit, cutoff=cutoff
+        query,
+        visible_owner_ids=visible_owner_ids,
+        visible_account_ids=visible_account_ids,
+        limit=limit,
+        cutoff=cutoff,
     )
 
 
 def accounts_named_in(
-    session: Session, *, text: str, visible_owner_ids: set[int] | None
+    session: Session,
+    *,
+    text: str,
+    visible_owner_ids: set[int] | None,
+    visible_account_ids: Collection[int] = (),
 ) -> list[Account]:
     """Accounts whose full name appears in ``text`` (case-insensitive), longest name first."""
     lowered = f" {utils.default_process(text)} "
@@ -337,7 +346,9 @@ def accounts_named_in(
         return []
     stmt = select(Account)
     if visible_owner_ids is not None:
-        stmt = stmt.where(col(Account.owner_id).in_(visible_owner_ids))
+        owned = col(Account.owner_id).in_(visible_owner_ids)
+        shared = sorted({int(a) for a in visible_account_ids})
+        stmt = stmt.where(or_(owned, col(Account.id).in_(shared)) if shared else owned)
     found = []
     for account in session.exec(stmt):
         name = utils.default_process(account.name)

@@ -6,6 +6,7 @@ Team: Dana Whitfield (manager) -> Aisha Khan, Carson Sterling, Luis Ortega (agen
 Omar Reyes (agent) reports to nobody; Ada Admin is an admin.
 
 - ``Globex Corporation``: Aisha's; one open deal of hers (needs_analysis, no close date).
+- Closed last quarter: one won and one lost deal each for Aisha and Luis.
 - ``Dogwood Mart``: Aisha's, no deals.
 - ``Acme Corporation``: Omar's; nobody else's business.
 - ``Heartland Mart``: no owner; Luis owns an open deal on it (no close date).
@@ -83,14 +84,23 @@ def seed_crm(engine: Engine) -> CrmIds:
             ("OPP-1", "Globex renewal", "Globex Corporation", "aisha", "needs_analysis", 42_000.0),
             ("OPP-2", "Heartland rollout", "Heartland Mart", "luis", "prospecting", 18_000.0),
         ]
-        for external_id, name, account_name, owner, stage, amount in deals:
+        closed = [  # closed last quarter: what the stage odds are learned from
+            ("OPP-3", "Globex pilot", "Globex Corporation", "aisha", "closed_won", 9_000.0),
+            ("OPP-4", "Dogwood shelving", "Dogwood Mart", "aisha", "closed_lost", 7_000.0),
+            ("OPP-5", "Heartland pilot", "Heartland Mart", "luis", "closed_won", 5_000.0),
+            ("OPP-6", "Heartland kiosks", "Heartland Mart", "luis", "closed_lost", 4_000.0),
+        ]
+        for external_id, name, account_name, owner, stage, amount in deals + closed:
+            is_closed = stage.startswith("closed_")
             deal = Opportunity(
                 external_id=external_id,
                 name=name,
                 amount=amount,
                 stage=stage,
-                created_date=AS_OF - dt.timedelta(days=40),
-                close_date=None,
+                created_date=AS_OF - dt.timedelta(days=150 if is_closed else 40),
+                close_date=AS_OF - dt.timedelta(days=100) if is_closed else None,
+                is_closed=is_closed,
+                is_won=stage == "closed_won",
                 account_id=accounts[account_name].id,
                 owner_id=reps[owner].id,
             )

@@ -16,7 +16,7 @@ from actions.accounts import (
     ActionSlippingAccounts,
     ValidateAccountForm,
 )
-from actions.deals import ActionMetric
+from actions.deals import ActionForecast, ActionMetric, ActionPipeline, ActionStalledDeals
 from actions.settings import get_settings
 from bot.cli.score import score_book
 from tests.actions.crm import AS_OF, seed_crm
@@ -356,3 +356,52 @@ def test_an_account_name_in_a_rep_question_says_what_can_be_asked(crm):
     # an account outside the book reads like an unknown name
     hidden = _win_rate(crm, "aisha", "Sterling Logistics")
     assert hidden.responses == ["utter_rep_not_visible"] and hidden.answers == []
+
+
+# -------------------------------------------------- answers the data cannot support
+
+
+def _ask(action, crm, rep: str, text: str, intent: str):
+    return run_action(action, tracker_for(rep_id=crm.reps[rep], text=text, intent=intent))
+
+
+def test_pipeline_says_no_open_deal_has_a_close_date_instead_of_zero_closing(crm):
+    result = _ask(ActionPipeline(), crm, "dana", "how does my pipeline look?", "ask_pipeline")
+    [answer] = result.answers
+    assert answer.data["undated_open_deals"] == 2
+    assert "None of the 2 open deals has a close date" in answer.text
+    assert ") expected to close in" not in answer.text  # no "0 deals ($0) expected to close"
+    mine = _ask(ActionPipeline(), crm, "aisha", "how does my pipeline look?", "ask_pipeline")
+    assert "The open deal has no close date" in mine.answers[0].text
+
+
+def test_forecast_without_a_range_says_why(crm):
+    result = _ask(ActionForecast(), crm, "dana", "what's my forecast?", "ask_forecast")
+    [answer] = result.answers
+    assert answer.data["p10"] == answer.data["p90"]
+    assert "likely range" not in answer.text
+    assert "There is no range: no open deal is expected to close in the period" in answer.text
+    assert "2 open deals without a close date" in answer.text
+
+
+def test_stalled_deals_on_a_store_without_activities_or_contacts(crm):
+    result = _ask(
+        ActionStalledDeals(), crm, "dana", "which of my deals are stuck?", "ask_stalled_deals"
+    )
+    [answer] = result.answers
+    assert "no activity logged" not in answer.text
+    assert "engaged" not in answer.text
+    assert all(
+        "no_activity" not in deal["stalled_by"] and deal.get("buying_group") is None
+        for deal in answer.data["deals"]
+    )
+    assert "needs_analysis" not in answer.text
+
+
+def test_stage_ids_and_counts_read_as_words():
+    from analytics.leads import _touches_words
+    from analytics.pipeline import stage_label
+
+    assert stage_label("needs_analysis") == "Needs analysis"
+    assert stage_label("Closed Won") == "Closed Won"
+    assert _touches_words(1) == "1 touch" and _touches_words(3) == "3 touches"

@@ -28,7 +28,7 @@ from analytics.periods import Period, parse_period
 from analytics.pipeline import StageModel, pipeline_summary, stalled_deals
 from analytics.recommend import PeerRecommender
 from analytics.reorders import reorders_due
-from store import frames
+from store import crud, frames
 from store.demo import DEMO_MANAGER_EMAIL, DEMO_REP_EMAIL
 from store.models import Account, Rep
 from tests.conftest import STACK_AS_OF
@@ -344,11 +344,14 @@ def test_slipping_then_show_more(stack):
 
 
 def _someone_elses_account(stack) -> Account:
+    """An account outside the demo rep's book: owned by someone else, no deal of theirs on it."""
     me = rep_id(stack, DEMO_REP_EMAIL)
     with Session(stack.engine) as session:
+        shared = crud.shared_account_ids(session, rep_ids={me})
         return session.exec(
             select(Account)
             .where(Account.owner_id != me, Account.owner_id.is_not(None))
+            .where(Account.id.not_in(shared or {-1}))  # type: ignore[union-attr]
             .order_by(Account.id)  # type: ignore[union-attr]
         ).first()
 
@@ -358,8 +361,49 @@ def test_account_outside_the_book_is_refused_without_data(stack):
     replies = ask(stack, DEMO_REP_EMAIL, f"how is {other.name} doing?")
     assert not [r for r in replies if r.get("kind") in ("account_overview", "pitch")]
     text = " ".join(r["text"] for r in replies)
-    assert "isn't in your book" in text
+    assert f'I can\'t find an account called "{other.name}"' in text
     assert all(not r.get("data") or "health" not in r["data"] for r in replies)
+    # the same words for a name that is no account at all, and no "Which account?" after
+    invented = ask(stack, DEMO_REP_EMAIL, "how is Zyxqu Vantor Holdings doing?")
+    assert [r["text"].replace("Zyxqu Vantor Holdings", other.name) for r in invented] == [
+        r["text"] for r in replies
+    ]
+
+
+def test_a_refusal_does_not_hold_the_next_question_hostage(stack):
+    sender = conversation()
+    other = _someone_elses_account(stack)
+    refused = ask(stack, DEMO_REP_EMAIL, f"what should I pitch to {other.name}?", sender=sender)
+    assert not any("which account" in r["text"].lower() for r in refused), refused
+    after = ask(stack, DEMO_REP_EMAIL, "what's my win rate?", sender=sender)
+    assert one(after, "metric")["data"]["metric"] == "win_rate"
+    assert not any("which account" in r["text"].lower() for r in after), after
+
+
+def test_a_fresh_slipping_question_forgets_the_last_ones_rep_and_category(stack):
+    sender = conversation()
+    me = rep_id(stack, DEMO_MANAGER_EMAIL)
+    with Session(stack.engine) as session:
+        team = crud.team_rep_ids(session, manager_id=me)
+        report = session.exec(
+            select(Rep).where(Rep.manager_id == me, Rep.role == "rep").order_by(Rep.id)
+        ).first()
+    first_name = report.name.split()[0]
+    theirs = one(
+        ask(
+            stack,
+            DEMO_MANAGER_EMAIL,
+            f"which of {first_name}'s accounts are slipping?",
+            sender=sender,
+        ),
+        "slipping",
+    )
+    assert theirs["data"]["scope"]["rep_ids"] == [report.id]
+    mine = one(
+        ask(stack, DEMO_MANAGER_EMAIL, "which of my accounts are slipping?", sender=sender),
+        "slipping",
+    )
+    assert set(mine["data"]["scope"]["rep_ids"]) == team
 
 
 def test_another_reps_pipeline_is_refused(stack):
