@@ -36,6 +36,7 @@ STATUS_WORDS = {
     "healthy": "healthy",
     "new": "new",
     "one_off": "one-off buyer",
+    "short_history": "too little history to judge",
 }
 STATUS_ICON = {
     "lapsed": "🔴",
@@ -44,6 +45,7 @@ STATUS_ICON = {
     "healthy": "🟢",
     "new": "🆕",
     "one_off": "⚪",
+    "short_history": "⚪",
 }
 
 
