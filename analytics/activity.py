@@ -224,14 +224,18 @@ def percentile(scores: np.ndarray) -> np.ndarray:
     return (sums / counts)[inverse] / len(s)
 
 
-def choose_method(quality: dict[str, dict[str, float]]) -> str:
+def choose_method(quality: dict[str, dict[str, float]], accounts: int = 1_000) -> str:
     """The method to score with: the learnt model unless a baseline or the blend beats it on
-    ROC-AUC plus precision at the top 10% in the backtest (ties keep the learnt model)."""
+    ROC-AUC plus precision at the top 10% in the backtest (ties keep the learnt model).
+
+    Precision over a top 10% of fewer than 30 accounts is mostly chance (one account moves it
+    by several points), so on a small book it counts in proportion to its size."""
+    weight = min(1.0, 0.1 * accounts / 30.0)
 
     def merit(name: str) -> float:
         q = quality.get(name, {})
         auc, p10 = q.get("roc_auc", float("nan")), q.get("precision_at_10", float("nan"))
-        return -math.inf if math.isnan(auc) or math.isnan(p10) else auc + p10
+        return -math.inf if math.isnan(auc) or math.isnan(p10) else auc + weight * p10
 
     best = LEARNT
     for name in (BLEND, *BASELINES):

@@ -539,9 +539,10 @@ class HealthModel:
         raw = {name: self._baseline_raw(name, x, recency, rfm_b) for name in BASELINES}
         quality = {LEARNT: ranking_quality(y, learnt)}
         quality |= {name: ranking_quality(y, raw[name]) for name in BASELINES}
+        weight = min(1.0, 0.1 * len(y) / 30.0)
         best_base = max(
             BASELINES,
-            key=lambda n: quality[n]["roc_auc"] + quality[n]["precision_at_10"],
+            key=lambda n: quality[n]["roc_auc"] + weight * quality[n]["precision_at_10"],
         )
         p = np.clip(learnt, 1e-6, 1 - 1e-6)
         logit = np.log(p / (1 - p))
@@ -552,7 +553,7 @@ class HealthModel:
         self.blend_with_ = best_base
         blend = self._blend_raw(learnt, raw[best_base])
         quality[BLEND] = ranking_quality(y, blend)
-        self.method_ = choose_method(quality)
+        self.method_ = choose_method(quality, accounts=len(y))
         chosen_raw = {LEARNT: None, BLEND: blend, **raw}[self.method_]
         score = learnt if chosen_raw is None else chosen_raw
         if chosen_raw is not None:

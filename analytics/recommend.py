@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from analytics.activity import LEARNT, Calibration
+from analytics.activity import BLEND, LEARNT, Calibration
 from analytics.cycles import (
     NO_SEGMENT,
     OutcomeModel,
@@ -39,7 +39,7 @@ from analytics.cycles import (
     single_threaded,
 )
 from analytics.errors import ModelNotFittedError, NoOrderHistoryError, require_columns
-from analytics.wording import int_text, money_text, percent_text, possessive
+from analytics.wording import int_text, money_text, possessive
 
 RECOMMENDATION_COLUMNS = [
     "account_id", "rank", "kind", "category", "product_id", "expected_value", "probability",
@@ -48,7 +48,8 @@ RECOMMENDATION_COLUMNS = [
 CANDIDATE_FEATURES = [
     "peer_rate", "peer_rate_plain", "affinity", "popularity", "segment_popularity",
     "log_peer_spend_ratio", "log_categories", "log_annual_spend", "cooccurrence",
-    "recent_popularity", "log_account_orders",
+    "recent_popularity", "log_account_orders", "cosine", "cooccurrence_rank", "popularity_rank",
+    "cosine_rank",
 ]  # fmt: skip
 
 
@@ -196,6 +197,7 @@ class _Candidates:
     peer_rate_plain: np.ndarray
     peer_spend: np.ndarray
     affinity_from: np.ndarray  # index of the account's category that best explains the affinity
+    peer_count: np.ndarray  # how many peers each account has
 
 
 @dataclass
@@ -210,6 +212,7 @@ class _Book:
     probability: np.ndarray
     lapsed: np.ndarray
     names: np.ndarray
+    peer_count: np.ndarray
 
 
 @dataclass
@@ -223,6 +226,7 @@ class _Reference:
     rank_weight: np.ndarray
     recent_popularity: np.ndarray
     cond: np.ndarray
+    cosine: np.ndarray
     popularity: np.ndarray
     segment_popularity: np.ndarray
     log_prior: np.ndarray
@@ -233,6 +237,9 @@ def _reference(p: _Profiles, rank_weight: np.ndarray) -> _Reference:
     x = p.ever.astype(float)
     co = x.T @ x
     cond = co / np.maximum(np.diag(co)[:, None], 1.0)
+    norm = np.sqrt(np.maximum(np.diag(co), 1.0))
+    cosine = co / norm[:, None] / norm[None, :]
+    np.fill_diagonal(cosine, 0.0)
     np.fill_diagonal(cond, 0.0)
     log_year = np.log(np.maximum(p.year_spend, 1e-9))
     n_buyers = buys.sum(axis=0)
@@ -247,6 +254,7 @@ def _reference(p: _Profiles, rank_weight: np.ndarray) -> _Reference:
         rank_weight=rank_weight,
         recent_popularity=(recent & p.ever).mean(axis=0),
         cond=cond,
+        cosine=cosine,
         popularity=buys.mean(axis=0),
         segment_popularity=seg_pop,
         log_prior=log_prior,
@@ -289,6 +297,7 @@ def _candidates(
     x = ever.astype(float)
     n_bought = x.sum(axis=1, keepdims=True)
     cooccurrence = x @ ref.cond
+    cosine = x @ ref.cosine
     affinity = cooccurrence / np.maximum(n_bought, 1.0)
     affinity_from = _argmax_chunked(x, ref.cond)
     annual = year_spend.sum(axis=1, keepdims=True)
@@ -306,12 +315,34 @@ def _candidates(
             cooccurrence,
             np.broadcast_to(ref.recent_popularity, (n, c)),
             np.broadcast_to(np.log1p(order_days), (n, c)),
+            cosine,
+            # where the category stands among this account's own candidates (what a ranking
+            # within one account needs): 1 = its strongest, 0 = its weakest
+            _rank_within(cooccurrence, ever),
+            _rank_within(np.broadcast_to(ref.popularity, (n, c)), ever),
+            _rank_within(cosine, ever),
         ],
         axis=2,
     ).reshape(n * c, len(CANDIDATE_FEATURES))
     return _Candidates(
-        features=features, peer_rate_plain=plain, peer_spend=peer_spend, affinity_from=affinity_from
+        features=features,
+        peer_rate_plain=plain,
+        peer_spend=peer_spend,
+        affinity_from=affinity_from,
+        peer_count=(nbrs >= 0).sum(axis=1),
     )
+
+
+def _rank_within(score: np.ndarray, ever: np.ndarray) -> np.ndarray:
+    """Each never-bought cell's rank among its row's never-bought cells, scaled to 0..1
+    (1 = the row's strongest; ties share the lower rank; bought cells get 0)."""
+    if not score.size:
+        return np.zeros(score.shape)
+    masked = np.where(ever, -np.inf, score)
+    below = pd.DataFrame(masked).rank(axis=1, method="min").to_numpy() - 1
+    n_open = (~ever).sum(axis=1, keepdims=True)
+    base = ever.sum(axis=1, keepdims=True)
+    return np.where(ever, 0.0, (below - base) / np.maximum(n_open - 1, 1))
 
 
 def _order_days(p: _Profiles) -> np.ndarray:
@@ -506,6 +537,7 @@ class PeerRecommender:
             probability=probability.reshape(p.ever.shape),
             lapsed=self._lapsed(p, self.cutoff_),
             names=names,
+            peer_count=cand.peer_count,
         )
 
     def _adoption_rows(
@@ -599,11 +631,15 @@ class PeerRecommender:
         model_b = self._fit_adoption(arrays, early)
         if model_b is None or not y.any():
             return
+        learnt = model_b.probability(x)
         scores = {
-            LEARNT: model_b.probability(x),
+            LEARNT: learnt,
             "popularity": x[:, CANDIDATE_FEATURES.index("popularity")],
             "item co-occurrence": x[:, CANDIDATE_FEATURES.index("cooccurrence")],
         }
+        parts = _blend_parts(learnt, x)
+        self.blend_stats_ = (parts.mean(axis=0), parts.std(axis=0) + 1e-9)
+        scores[BLEND] = self._blend(parts)
         recall = {name: _recall_at(owner, s, y, self.top_n) for name, s in scores.items()}
         best = max(recall, key=lambda n: (recall[n], n == LEARNT))
         self.rank_method_ = best
@@ -696,9 +732,16 @@ class PeerRecommender:
         prob = np.where(p.ever, np.nan, self.book_.probability)
         return pd.DataFrame(prob, index=p.account_ids, columns=p.categories)
 
+    def _blend(self, parts: np.ndarray) -> np.ndarray:
+        mean, std = self.blend_stats_
+        return ((parts - mean) / std).mean(axis=1)
+
     def _probability(self, features: np.ndarray) -> np.ndarray:
         method = getattr(self, "rank_method_", LEARNT)
-        if method != LEARNT:
+        if method == BLEND and self.classifier_ is not None:
+            parts = _blend_parts(self.classifier_.probability(features), features)
+            return self.rank_calibration_(self._blend(parts))
+        if method in ("popularity", "item co-occurrence"):
             column = {"popularity": "popularity", "item co-occurrence": "cooccurrence"}[method]
             return self.rank_calibration_(features[:, CANDIDATE_FEATURES.index(column)])
         if self.classifier_ is None:
@@ -866,12 +909,20 @@ class PeerRecommender:
         seg_lower[p.segments == NO_SEGMENT] = "similar accounts"
         seg_text = seg_lower[p.segment[acc_rows]]
         names = book.names[acc_rows]
-        pct = percent_text(share)
-        text = (
-            pct
-            + " of "
+        # peer shares say what the peers are: "20 of its 25 closest peers (similar ...)"
+        count = book.peer_count[acc_rows]
+        buyers = np.round(share * count).astype(np.int64)
+        peers = (
+            np.where(buyers > 0, int_text(buyers), "none").astype(object)
+            + " of its "
+            + int_text(count)
+            + " closest peers ("
             + seg_text
-            + " buy "
+            + ")"
+        )
+        text = (
+            peers
+            + np.where(buyers == 1, " buys ", " buy ").astype(object)
             + cats
             + "; peers of "
             + possessive(names)
@@ -896,7 +947,11 @@ class PeerRecommender:
                 p.total[a, c], p.first_day[a, c], p.last_day[a, c], p.orders[a, c]
             )
             peers_still = np.where(
-                share[win] > 0, "; " + pct[win] + " of " + seg_text[win] + " buy it", ""
+                share[win] > 0,
+                "; "
+                + peers[win]
+                + np.where(buyers[win] == 1, " buys it", " buy it").astype(object),
+                "",
             ).astype(object)
             text[win] = (
                 names[win]
@@ -952,3 +1007,16 @@ def _recall_at(owner: np.ndarray, score: np.ndarray, adopted: np.ndarray, k: int
     total = np.bincount(owner[hit], minlength=n_acc)
     has = total > 0
     return float((hits[has] / total[has]).mean()) if has.any() else 0.0
+
+
+def _blend_parts(learnt: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The blend's inputs per candidate: the learnt model's log-odds, log popularity and log
+    item co-occurrence (each standardised on the backtest before averaging)."""
+    p = np.clip(learnt, 1e-6, 1 - 1e-6)
+    return np.column_stack(
+        [
+            np.log(p / (1 - p)),
+            np.log(features[:, CANDIDATE_FEATURES.index("popularity")] + 1e-3),
+            np.log1p(features[:, CANDIDATE_FEATURES.index("cooccurrence")]),
+        ]
+    )

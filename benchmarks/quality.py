@@ -139,9 +139,8 @@ def evaluate_pitch(data: Dataset, cutoff: pd.Timestamp, horizon: int, k: int = 5
     spend = baselines.incidence(past, cutoff)
     bought = spend > 0
     first = baselines.first_purchases(lines, spend, cutoff, horizon)
-    rec = PeerRecommender(horizon_days=horizon, top_n=len(spend.columns)).fit(
-        past, data.accounts, as_of=cutoff.date()
-    )
+    # the product as configured (its own 90-day adoption window), judged on the longer window
+    rec = PeerRecommender(top_n=len(spend.columns)).fit(past, data.accounts, as_of=cutoff.date())
     ranked = rec.recommend(spend.index)
     shown = ranked.pivot_table(index="account_id", columns="category", values="rank", aggfunc="min")
     shown = -shown.reindex(index=spend.index, columns=spend.columns)

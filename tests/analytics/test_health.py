@@ -288,3 +288,41 @@ def test_silences_longer_than_any_in_training_keep_ranking_by_silence():
     assert len(beyond) >= 10
     # beyond the training range the score still grows with the silence
     assert beyond["score"].corr(beyond["days_since_last_order"], method="spearman") > 0.5
+
+
+def test_two_order_days_are_too_little_history_to_flag():
+    # two orders a week apart, then silence: a long silence, but one gap is no evidence
+    rows = _every(1, D(2024, 1, 1), [7], amount=500.0)
+    rows += _every(2, D(2023, 6, 1), [14] * 30)
+    rows += _every(3, D(2023, 6, 3), [10] * 40)
+    got = _assess(rows, D(2024, 12, 1)).accounts.set_index("account_id")
+    assert got.loc[1, "orders"] == 2
+    assert got.loc[1, "status"] == "short_history"
+    assert got.loc[1, "reason"].startswith("usually orders every 7 days (median of its only gap)")
+
+
+def test_choose_method_keeps_the_learnt_model_unless_beaten_and_discounts_small_top_deciles():
+    from analytics.activity import choose_method
+
+    quality = {
+        "learnt model": {"roc_auc": 0.70, "precision_at_10": 0.50},
+        "recency": {"roc_auc": 0.65, "precision_at_10": 0.70},
+        "BG/NBD": {"roc_auc": 0.69, "precision_at_10": 0.40},
+        "gradient-boosted RFM": {"roc_auc": float("nan"), "precision_at_10": 0.90},
+        "blend": {"roc_auc": 0.70, "precision_at_10": 0.50},
+    }
+    # 1,000 accounts: a top decile of 100, its precision counts in full (0.65 + 0.70 wins)
+    assert choose_method(quality, accounts=1_000) == "recency"
+    # 60 accounts: a top decile of 6, counted at a fifth: 0.70 + 0.10 beats 0.65 + 0.14
+    assert choose_method(quality, accounts=60) == "learnt model"
+
+
+def test_calibration_is_monotone_and_fits_the_outcome_rate():
+    from analytics.activity import Calibration
+
+    raw = np.linspace(-3, 3, 400)
+    labels = (np.random.default_rng(0).random(400) < 1 / (1 + np.exp(-2 * raw))).astype(int)
+    cal = Calibration.fit(raw, labels)
+    p = cal(raw)
+    assert np.all(np.diff(p) > 0)
+    assert abs(p.mean() - labels.mean()) < 0.03

@@ -72,7 +72,7 @@ def test_peer_gap_is_recommended_with_the_numbers_behind_it():
             "peer_share": [0.6],
             "peer_spend": [14_000.0],
             "reason": [
-                "60% of similar hospitality accounts buy Disposables; peers of Acme's size spend "
+                "3 of its 5 closest peers (similar hospitality accounts) buy Disposables; peers of Acme's size spend "
                 "about $14k a year on it; often bought with Food, which Acme already buys"
             ],
         },
@@ -124,4 +124,6 @@ def test_on_demand_answer_from_fresh_lines_matches_the_batch():
     assert got["category"].tolist() == ["Disposables"]
     # its five nearest peers: the three Food-only accounts and two of the three that also buy
     # Disposables
-    assert got.loc[0, "reason"].startswith("40% of similar hospitality accounts buy Disposables")
+    assert got.loc[0, "reason"].startswith(
+        "2 of its 5 closest peers (similar hospitality accounts) buy Disposables"
+    )
