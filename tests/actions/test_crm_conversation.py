@@ -400,8 +400,10 @@ def test_stalled_deals_on_a_store_without_activities_or_contacts(crm):
 
 def test_stage_ids_and_counts_read_as_words():
     from analytics.leads import _touches_words
-    from analytics.pipeline import stage_label
+    from analytics.pipeline import _count, stage_label
 
     assert stage_label("needs_analysis") == "Needs analysis"
     assert stage_label("Closed Won") == "Closed Won"
     assert _touches_words(1) == "1 touch" and _touches_words(3) == "3 touches"
+    assert _count(1, "day") == "1 day" and _count(1, "won deal") == "1 won deal"
+    assert _count(29.0, "day") == "29 days"
