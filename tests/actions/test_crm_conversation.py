@@ -407,3 +407,12 @@ def test_stage_ids_and_counts_read_as_words():
     assert _touches_words(1) == "1 touch" and _touches_words(3) == "3 touches"
     assert _count(1, "day") == "1 day" and _count(1, "won deal") == "1 won deal"
     assert _count(29.0, "day") == "29 days"
+
+
+def test_an_agents_name_asked_as_an_account_says_it_is_a_rep(crm):
+    result = _overview(crm, "dana", "Carson Sterling")
+    assert result.answers == [] and result.slot("account_id") is None
+    assert result.responses == ["utter_name_is_a_rep"]
+    assert result.messages[0]["rep"] == "Carson Sterling"
+    # a rep outside the asker's team reads like any unknown name
+    assert _overview(crm, "aisha", "Omar Reyes").responses == ["utter_account_not_visible"]
