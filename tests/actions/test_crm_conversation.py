@@ -416,3 +416,18 @@ def test_an_agents_name_asked_as_an_account_says_it_is_a_rep(crm):
     assert result.messages[0]["rep"] == "Carson Sterling"
     # a rep outside the asker's team reads like any unknown name
     assert _overview(crm, "aisha", "Omar Reyes").responses == ["utter_account_not_visible"]
+
+
+def test_the_shared_accounts_of_a_book_are_those_its_reps_do_not_own(crm, action_env):
+    from sqlmodel import Session
+
+    from store import crud
+
+    with Session(action_env) as session:
+        assert crud.shared_account_ids(session, rep_ids={crm.reps["aisha"]}) == set()
+        assert crud.shared_account_ids(session, rep_ids={crm.reps["luis"]}) == {
+            crm.accounts["Heartland Mart"]
+        }
+        assert crud.shared_account_ids(
+            session, rep_ids={crm.reps["dana"], crm.reps["carson"], crm.reps["luis"]}
+        ) == {crm.accounts["Heartland Mart"], crm.accounts["Northwind Traders"]}
