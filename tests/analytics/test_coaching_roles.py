@@ -168,3 +168,16 @@ def test_coach_takes_the_rep_from_the_stores_reps_when_nothing_else_says(
     assert payload["rep_speakers"] == ["Dana Seller"]
     assert payload["rep_side_source"] == "store"
     assert "a rep of this team in the store" in payload["rep_side_note"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[1] / "fixtures" / "transcripts").iterdir()),
+    ids=lambda p: p.name,
+)
+def test_every_format_fixture_gets_its_rep_without_a_flag(path):
+    from analytics.coaching import read_transcript
+
+    side = identify_rep_speakers(read_transcript(path))
+    assert side.speakers == {"Dana"}
+    assert side.source in ("participants", "conversation")
