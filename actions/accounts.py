@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from actions.base import SKILLS, Context, Outcome, Refusal, SalesAction, last_answer, said
 from actions.data import account_book
 from actions.models import judge_account
-from actions.scope import rep_said, resolve_scope
+from actions.scope import rep_said, resolve_name, resolve_scope
 from render import accounts as render
 from store import book, crud, frames
 from store.db import session_scope
@@ -56,6 +56,9 @@ def resolve_account(engine: Engine, ctx: Context, said: str) -> Resolved | list[
     matches = matcher.match(said, visible_owner_ids=visible, visible_account_ids=shared, limit=5)
     seen = [m for m in matches if m.visible]
     if not seen:
+        named = resolve_name(ctx, said)
+        if named.kind == "rep":  # "how is Carson Sterling doing?": a person, not an account
+            raise Refusal("utter_name_is_a_rep", rep=named.name)
         raise Refusal(ACCOUNT_NOT_VISIBLE, account=said)
     exact = [m for m in seen if utils.default_process(m.name) == utils.default_process(said)]
     if len(exact) == 1:

@@ -125,6 +125,12 @@ SNOOZE = "snooze"
 Scope = Literal["rep", "team", "company"]
 
 
+def _count(n: float, word: str) -> str:
+    """ "1 day", "3 days": a whole count and its noun, pluralised."""
+    whole = int(n)
+    return f"{whole} {word}" if whole == 1 else f"{whole} {word}s"
+
+
 def stage_label(stage: object) -> str:
     """A stage as reasons name it: ``needs_analysis`` -> ``Needs analysis``; names a CRM
     already writes with capitals (``Engaging``, ``Closed Won``) are kept as they are."""
@@ -1107,24 +1113,26 @@ def stalled_deals(
         if close_flag[i]:
             rules.append("past_close_date")
             overdue = (end - row.close_date).days
-            words.append(f"expected to close on {_date(row.close_date)}, {overdue} days ago")
+            words.append(
+                f"expected to close on {_date(row.close_date)}, {_count(overdue, 'day')} ago"
+            )
         if stage_flag[i]:
             rules.append("stage_time")
             visits = int(stage_days.get(row.stage, 0))
             words.append(
-                f"in {stage_label(row.stage)} for {int(row.days_in_stage)} days; "
+                f"in {stage_label(row.stage)} for {_count(row.days_in_stage, 'day')}; "
                 f"{int(model.typical_quantile * 100)}% of won deals moved on within "
-                f"{row.typical_days_in_stage:.0f} days ({visits} won deals)"
+                f"{_count(round(row.typical_days_in_stage), 'day')} ({_count(visits, 'won deal')})"
             )
         if activity_flag[i]:
             rules.append("no_activity")
             if pd.isna(row.last_activity_date):
                 words.append(
-                    f"no activity logged since it was created {int(row.days_since_activity)} days ago"
+                    f"no activity logged since it was created {_count(row.days_since_activity, 'day')} ago"
                 )
             else:
                 words.append(
-                    f"no activity for {int(row.days_since_activity)} days "
+                    f"no activity for {_count(row.days_since_activity, 'day')} "
                     f"(last on {_date(row.last_activity_date)})"
                 )
         position = positions[i]

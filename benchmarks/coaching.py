@@ -30,7 +30,13 @@ transcripts and the annotated set, drawn with replacement):
 * batch review: ``flag_utterances`` (tokenizer + lemmatizer + every tracker, side rules,
   negation, dismissals, prompt rendering) in utterances/s;
 * live: ``LiveCoach.feed`` utterance in -> prompts out, p50/p99/p99.9 latency.
-Targets (DESIGN.md section 5): live p99 <= 5 ms; batch >= 10,000 utterances/s per core.
+Targets (DESIGN.md section 5, issue 16): batch >= 0.4x the floor in utterances per CPU-second;
+live p99 <= 1.3x a WebSocket echo (measured end to end by ``benchmarks.live_socket``; here the
+in-process p99 is shown beside the older 5 ms target).
+
+Blind set 7 (whole calls, end to end) and the learned layer's held-out tests are kept in
+``benchmarks/results/coaching_blind7.md`` (``benchmarks.coaching_calls``,
+``benchmarks.coaching_learned``) and copied in after the header.
 
 The report ends with the held-out test of a learned classifier beside the trackers
 (``benchmarks.coaching_classifier``, not adopted), copied from its own report.
@@ -66,6 +72,7 @@ ANNOTATED = ROOT / "tests" / "fixtures" / "coaching" / "annotated.yml"
 SHARED = ROOT / "samples" / "transcripts"
 RESULTS = ROOT / "benchmarks" / "results" / "coaching.md"
 CLASSIFIER_RESULTS = ROOT / "benchmarks" / "results" / "coaching_classifier.md"
+BLIND7_RESULTS = ROOT / "benchmarks" / "results" / "coaching_blind7.md"
 SPLITS = ("tune", "held_out", "blind", "blind2", "blind3", "blind4", "blind5", "blind6")
 
 # First scores of the blind sets, from the commits that added them (the trackers then in
@@ -296,7 +303,7 @@ def speed(size: int, repeats: int) -> dict[str, float]:
 
 
 def speed_markdown(r: dict[str, float]) -> list[str]:
-    ok_batch = "meets" if r["batch_per_cpu_s"] >= 10_000 else "MISSES"
+    ok_batch = "meets" if r["batch_per_cpu_s"] >= 0.4 * r["floor_batch_per_cpu_s"] else "MISSES"
     ok_live = "meets" if r["live_p99_ms"] <= 5 else "MISSES"
     return [
         f"Corpus: {int(r['utterances']):,} real utterances (mean {r['mean_words']:.1f} words), "
@@ -306,14 +313,15 @@ def speed_markdown(r: dict[str, float]) -> list[str]:
         "|---|---|---|---|---|",
         f"| batch, utterances per CPU-second (one core) | {r['floor_batch_per_cpu_s']:,.0f} | "
         f"{r['batch_per_cpu_s']:,.0f} | {r['batch_per_cpu_s'] / r['floor_batch_per_cpu_s']:.2f}x | "
-        f">= 10,000/s per core ({ok_batch}) |",
+        f">= 0.4x the floor ({ok_batch}) |",
         f"| batch, utterances per wall-clock second | {r['floor_batch_per_s']:,.0f} | "
         f"{r['batch_per_s']:,.0f} | {r['batch_per_s'] / r['floor_batch_per_s']:.2f}x | |",
         f"| per utterance p50, wall, ms | {r['floor_p50_ms']:.3f} | {r['live_p50_ms']:.3f} | "
         f"{r['live_p50_ms'] / r['floor_p50_ms']:.1f}x | |",
         f"| per utterance p99, wall, ms (live: in -> prompts out) | {r['floor_p99_ms']:.3f} | "
         f"{r['live_p99_ms']:.3f} | {r['live_p99_ms'] / r['floor_p99_ms']:.1f}x | "
-        f"<= 5 ms ({ok_live}) |",
+        f"<= 5 ms ({ok_live}); the bar is p99 <= 1.3x a WebSocket echo: "
+        "benchmarks.live_socket |",
         f"| per utterance p99, thread CPU time, ms | {r['floor_cpu_p99_ms']:.3f} | "
         f"{r['live_cpu_p99_ms']:.3f} | {r['live_cpu_p99_ms'] / r['floor_cpu_p99_ms']:.1f}x | |",
         f"| live p99.9 wall / CPU, mean wall, ms | | {r['live_p999_ms']:.3f} / "
@@ -371,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{os.cpu_count()} cores, load average {load[0]:.1f} during the run "
         "(the machine is shared: absolute numbers move, the ratios to the floor measured in the "
         "same run move less).",
+        "",
+        *(BLIND7_RESULTS.read_text("utf-8").splitlines() if BLIND7_RESULTS.exists() else []),
         "",
         "## Precision / recall per category (bar: P >= 0.90, R >= 0.85)",
         "",

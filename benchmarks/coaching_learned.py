@@ -49,6 +49,10 @@ OUT = ROOT / "analytics" / "coaching" / "data" / "classifier.json"
 ADD_GRID = [round(0.5 + 0.05 * i, 2) for i in range(10)]
 VETO_GRID = [0.02, 0.05, 0.10, 0.15, 0.20]
 ADD_PRECISION = 0.95
+#: categories the classifier never adds to (it may still veto): next_steps, whose additions
+#: had no held-out support (no threshold qualified in any of the historical tests) and which
+#: then flagged the rep's "I'll check back then" with no date or meeting
+PATTERN_ONLY_ADDS = frozenset({"next_steps"})
 #: features whose weights are all smaller than this are left out of the shipped model (they
 #: barely move a probability, and every feature kept is a look-up per utterance)
 WEIGHT_FLOOR = 0.15
@@ -144,7 +148,7 @@ def thresholds(
     chosen: dict[str, tuple[float | None, float | None]] = {}
     for c, category in enumerate(FIXED_CATEGORIES):
         add_at = None
-        for t in ADD_GRID:
+        for t in ADD_GRID if category not in PATTERN_ONLY_ADDS else ():
             added = [
                 category in r["gold"]
                 for r, p in zip(rows, probs[:, c], strict=True)

@@ -96,13 +96,25 @@ def visible_rep_ids(session: Session, *, rep: Rep) -> set[int] | None:
 
 
 def shared_account_ids(session: Session, *, rep_ids: Collection[int]) -> set[int]:
-    """Accounts in the books of ``rep_ids`` beyond those they own: accounts on which one of
-    them owns a deal (opportunity), and accounts whose account team one of them is on."""
+    """Accounts in the books of ``rep_ids`` beyond those they own: accounts owned by someone
+    else (or nobody) on which one of them owns a deal (opportunity), or whose account team
+    one of them is on."""
     reps = sorted({int(r) for r in rep_ids})
     if not reps:
         return set()
-    dealt = select(Opportunity.account_id).where(col(Opportunity.owner_id).in_(reps)).distinct()
-    teamed = select(AccountTeamMember.account_id).where(col(AccountTeamMember.rep_id).in_(reps))
+    # only accounts they do not own: those are in the book already, and the list stays short
+    not_theirs = or_(col(Account.owner_id).is_(None), col(Account.owner_id).not_in(reps))
+    dealt = (
+        select(Opportunity.account_id)
+        .join(Account, col(Account.id) == col(Opportunity.account_id))
+        .where(col(Opportunity.owner_id).in_(reps), not_theirs)
+        .distinct()
+    )
+    teamed = (
+        select(AccountTeamMember.account_id)
+        .join(Account, col(Account.id) == col(AccountTeamMember.account_id))
+        .where(col(AccountTeamMember.rep_id).in_(reps), not_theirs)
+    )
     return {int(a) for a in session.exec(dealt)} | {int(a) for a in session.exec(teamed)}
 
 

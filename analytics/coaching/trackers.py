@@ -995,8 +995,12 @@ class TrackerSet:
             if any(c in ("*", category) for c, _lo, _hi in dismissed):
                 continue
             start = max(
-                range(len(doc)), key=lambda i: classifier.unigram_weight(doc[i].lemma, category)
-            )
+                range(len(doc)),
+                key=lambda i: (
+                    doc[i].is_alpha and not doc[i].is_stop,
+                    classifier.unigram_weight(doc[i].lemma, category),
+                ),
+            )  # the quoted word: the strongest content word of the category
             kept.append(TrackerHit(spec, start, start + 1, doc[start].text))
         return sorted(kept, key=lambda h: (h.start, -(h.end - h.start)))
 

@@ -400,8 +400,34 @@ def test_stalled_deals_on_a_store_without_activities_or_contacts(crm):
 
 def test_stage_ids_and_counts_read_as_words():
     from analytics.leads import _touches_words
-    from analytics.pipeline import stage_label
+    from analytics.pipeline import _count, stage_label
 
     assert stage_label("needs_analysis") == "Needs analysis"
     assert stage_label("Closed Won") == "Closed Won"
     assert _touches_words(1) == "1 touch" and _touches_words(3) == "3 touches"
+    assert _count(1, "day") == "1 day" and _count(1, "won deal") == "1 won deal"
+    assert _count(29.0, "day") == "29 days"
+
+
+def test_an_agents_name_asked_as_an_account_says_it_is_a_rep(crm):
+    result = _overview(crm, "dana", "Carson Sterling")
+    assert result.answers == [] and result.slot("account_id") is None
+    assert result.responses == ["utter_name_is_a_rep"]
+    assert result.messages[0]["rep"] == "Carson Sterling"
+    # a rep outside the asker's team reads like any unknown name
+    assert _overview(crm, "aisha", "Omar Reyes").responses == ["utter_account_not_visible"]
+
+
+def test_the_shared_accounts_of_a_book_are_those_its_reps_do_not_own(crm, action_env):
+    from sqlmodel import Session
+
+    from store import crud
+
+    with Session(action_env) as session:
+        assert crud.shared_account_ids(session, rep_ids={crm.reps["aisha"]}) == set()
+        assert crud.shared_account_ids(session, rep_ids={crm.reps["luis"]}) == {
+            crm.accounts["Heartland Mart"]
+        }
+        assert crud.shared_account_ids(
+            session, rep_ids={crm.reps["dana"], crm.reps["carson"], crm.reps["luis"]}
+        ) == {crm.accounts["Heartland Mart"], crm.accounts["Northwind Traders"]}

@@ -142,3 +142,42 @@ def test_invalid_cue_files_are_refused_with_the_reason():
         role_cues_from_dict({"cues": [{"name": "x", "reason": "r", "weight": 1, "pattern": "("}]})
     with pytest.raises(RoleCueError, match="missing weight"):
         role_cues_from_dict({"cues": [{"name": "x", "reason": "r", "pattern": "a"}]})
+
+
+def test_coach_takes_the_rep_from_the_stores_reps_when_nothing_else_says(
+    sqlite_url, sqlite_engine, monkeypatch, tmp_path
+):
+    from sqlmodel import Session
+
+    from bot.settings import get_settings
+    from store.models import Rep
+
+    with Session(sqlite_engine) as session:
+        session.add(Rep(external_id="R9", name="Dana Seller", email="dana@x.com"))
+        session.commit()
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    path = tmp_path / "call.txt"
+    path.write_text("Sam Ortiz: Hello.\nDana Seller: Hi Sam.\nSam Ortiz: Go ahead.\n")
+    try:
+        result = CliRunner().invoke(build_app(), ["coach", str(path), "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["rep_speakers"] == ["Dana Seller"]
+    assert payload["rep_side_source"] == "store"
+    assert "a rep of this team in the store" in payload["rep_side_note"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[1] / "fixtures" / "transcripts").iterdir()),
+    ids=lambda p: p.name,
+)
+def test_every_format_fixture_gets_its_rep_without_a_flag(path):
+    from analytics.coaching import read_transcript
+
+    side = identify_rep_speakers(read_transcript(path))
+    assert side.speakers == {"Dana"}
+    assert side.source in ("participants", "conversation")

@@ -361,11 +361,12 @@ def test_account_outside_the_book_is_refused_without_data(stack):
     replies = ask(stack, DEMO_REP_EMAIL, f"how is {other.name} doing?")
     assert not [r for r in replies if r.get("kind") in ("account_overview", "pitch")]
     text = " ".join(r["text"] for r in replies)
-    assert f'I can\'t find an account called "{other.name}"' in text
+    said = other.name.rstrip(".")  # as the question ends
+    assert f'I can\'t find an account called "{said}"' in text
     assert all(not r.get("data") or "health" not in r["data"] for r in replies)
     # the same words for a name that is no account at all, and no "Which account?" after
     invented = ask(stack, DEMO_REP_EMAIL, "how is Zyxqu Vantor Holdings doing?")
-    assert [r["text"].replace("Zyxqu Vantor Holdings", other.name) for r in invented] == [
+    assert [r["text"].replace("Zyxqu Vantor Holdings", said) for r in invented] == [
         r["text"] for r in replies
     ]
 
