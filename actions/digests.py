@@ -36,6 +36,7 @@ from analytics.schedules import ScheduleError, describe_cron, next_slot, parse_s
 from render import Answer
 from render import digest as view
 from store import crud, digests, frames
+from store import insights as insights_store
 from store.db import session_scope
 from store.models import utcnow
 from store.team import TeamFrames, team_calls
@@ -101,7 +102,9 @@ def digest_data(ctx: Context, scope: Scope) -> dict[str, Any]:
         scope_label=_label(scope, ctx),
         model=book.model,
     )
-    return digest.to_data()
+    data = digest.to_data()
+    data["track_record"] = (insights_store.latest_run(ctx.engine) or {}).get("backtest")
+    return data
 
 
 def _label(scope: Scope, ctx: Context) -> str:

@@ -53,7 +53,7 @@ from analytics.schedules import ScheduleError, last_slot, time_zone
 from render import Answer
 from render.charts import Chart, digest_charts
 from render.digest import KIND, digest_answer
-from store import digests
+from store import digests, insights
 from store.crud import UnknownRecordError
 from store.db import StoreUnavailableError
 from store.models import DigestSubscription, Rep, RepRole
@@ -112,7 +112,9 @@ def compose_digest(
         manager_id=rep_id,
         scope_label=label,
     )
-    return digest_answer(digest.to_data())
+    data = digest.to_data()
+    data["track_record"] = (insights.latest_run(engine) or {}).get("backtest")
+    return digest_answer(data)
 
 
 def chart_alt_text(answer: Answer, chart: Chart) -> str:

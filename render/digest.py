@@ -252,6 +252,28 @@ def stalled_lines(data: Data) -> list[str]:
     return lines
 
 
+def track_record_lines(data: Data) -> list[str]:
+    """How the last scoring run's own backtest turned out: flags that did not order again and
+    pitches that became first orders (empty when the run could not check itself)."""
+    record = data.get("track_record") or {}
+    lines = []
+    slipping = record.get("slipping")
+    if slipping and slipping.get("flagged"):
+        lines.append(
+            f"*Track record*: of {slipping['flagged']} accounts the model would have flagged on "
+            f"{_date(slipping['as_of'])}, {slipping['flagged_no_order']} did not order again in "
+            f"the next {slipping['horizon_days']} days."
+        )
+    pitch = record.get("pitch")
+    if pitch and pitch.get("pitched"):
+        lines.append(
+            f"{'Pitches' if lines else '*Track record*: pitches'} made on {_date(pitch['as_of'])}: "
+            f"{pitch['pitched_adopted']} of {pitch['pitched']} became first orders within "
+            f"{pitch['horizon_days']} days. Ask *how accurate are you?* for the details."
+        )
+    return lines
+
+
 def theme_words(theme: Data) -> str:
     """ "pricing objections up 40% (7 vs 5)" """
     now, before, change = theme["flags"], theme["flags_before"], theme["change"]
@@ -362,6 +384,9 @@ def digest_answer(data: Data) -> Answer:
         stalled_lines(data),
         [coaching_line(data)],
     ]
+    record = track_record_lines(data)
+    if record:
+        sections.append(record)
     blocks: list[bk.Block] = [bk.header(digest_title(data)), bk.context(scope_line)]
     for i, lines in enumerate(sections):
         if i == 3:

@@ -199,3 +199,24 @@ def test_a_team_without_open_deals_or_scores_still_gets_a_digest(sqlite_engine):
     assert validate_blocks(answer.blocks) == []
     assert "*Stalled deals* (on Jan 2, 2025): none." in answer.text
     assert "*Slipping accounts* (not scored yet): none of 1 account is slipping" in answer.text
+
+
+def test_the_digest_says_how_the_last_runs_flags_and_pitches_turned_out(engine, seeded):
+    data = _digest(engine, seeded.team, seeded.reps["vera"]).to_data()
+    assert "Track record" not in digest_answer(data).text  # no backtest stored: no line
+    data["track_record"] = {
+        "slipping": {
+            "as_of": "2026-03-01",
+            "horizon_days": 90,
+            "flagged": 57,
+            "flagged_no_order": 31,
+        },
+        "pitch": {"as_of": "2026-03-01", "horizon_days": 90, "pitched": 40, "pitched_adopted": 9},
+    }
+    answer = digest_answer(data)
+    assert (
+        "*Track record*: of 57 accounts the model would have flagged on Mar 1, 2026, 31 did not "
+        "order again in the next 90 days." in answer.text
+    )
+    assert "Pitches made on Mar 1, 2026: 9 of 40 became first orders within 90 days." in answer.text
+    validate_blocks(answer.blocks)
