@@ -62,9 +62,15 @@ def _bgnbd_inputs(
 
 
 def fit_bgnbd(
-    h: PurchaseHistory, cutoff: int, *, max_accounts: int = 20_000, random_state: int = 0
+    h: PurchaseHistory,
+    cutoff: int,
+    *,
+    max_accounts: int = 5_000,
+    random_state: int = 0,
+    start: dict[str, float] | None = None,
 ) -> BetaGeoFitter | None:
-    """BG/NBD fitted on (a sample of) the accounts with an order on or before ``cutoff``."""
+    """BG/NBD fitted on (a sample of) the accounts with an order on or before ``cutoff``; four
+    population parameters need a few thousand accounts, not every one. ``start``: warm start."""
     keep = h.acc_day <= cutoff
     code, day = h.acc_code[keep], h.acc_day[keep]
     if len(code) == 0:
@@ -78,7 +84,7 @@ def fit_bgnbd(
     if len(x) > max_accounts:
         pick = np.random.default_rng(random_state).choice(len(x), max_accounts, replace=False)
         x, tx, t = x[pick], tx[pick], t[pick]
-    return BetaGeoFitter().fit(x, tx, t)
+    return BetaGeoFitter().fit(x, tx, t, start=start)
 
 
 def activity_features(
@@ -159,8 +165,8 @@ def activity_features(
 def boosted_model(random_state: int = 0) -> HistGradientBoostingClassifier:
     """The gradient-boosted classifier used for the learnt score and the RFM baseline."""
     return HistGradientBoostingClassifier(
-        max_iter=200,
-        learning_rate=0.05,
+        max_iter=100,
+        learning_rate=0.1,
         max_leaf_nodes=15,
         min_samples_leaf=40,
         l2_regularization=1.0,

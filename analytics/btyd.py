@@ -43,12 +43,26 @@ class BetaGeoFitter:
         ll = a1 + a2 + np.logaddexp(a3, a4)
         return float(-ll.mean() + penalizer * float(np.sum(np.exp(log_params) ** 2)))
 
-    def fit(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> BetaGeoFitter:
+    def fit(
+        self,
+        frequency: np.ndarray,
+        recency: np.ndarray,
+        T: np.ndarray,
+        *,
+        start: dict[str, float] | None = None,
+    ) -> BetaGeoFitter:
+        """Maximum likelihood from two standard starting points, or from ``start`` (the
+        parameters of a fit on similar data, e.g. the same book a month earlier) alone."""
         x, tx, t = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         best = None
-        for start in (np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 5.0, 0.5, 2.0])):
+        starts = (
+            [np.log([start[k] for k in ("r", "alpha", "a", "b")])]
+            if start is not None
+            else [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 5.0, 0.5, 2.0])]
+        )
+        for start_point in starts:
             res = minimize(
-                self._negative_ll, start, args=(x, tx, t, self.penalizer), method="L-BFGS-B",
+                self._negative_ll, start_point, args=(x, tx, t, self.penalizer), method="L-BFGS-B",
                 bounds=[(-8, 8)] * 4,
             )  # fmt: skip
             if best is None or res.fun < best.fun:

@@ -302,7 +302,7 @@ class HealthModel:
         drop_z: float = 3.0,
         category_share: float = 0.15,
         n_splits: int = 3,
-        account_splits: int = 12,
+        account_splits: int = 8,
         slip_probability: float = 0.5,
         watch_probability: float = 0.35,
         min_flag_orders: int = 3,
@@ -414,10 +414,24 @@ class HealthModel:
             self.method_ == BLEND and self.blend_with_ == "gradient-boosted RFM"
         ):
             self.rfm_model_ = self._fit_rfm(train, clock, cutoff)
+        self.__dict__.pop("_rows_cache", None)  # training rows are not part of the model
         self.fitted_as_of_ = as_of
         return self
 
     # ------------------------------------------------------ account score and backtest
+
+    def _cached_rows(
+        self, h: PurchaseHistory, clock, cutoff: int
+    ) -> tuple[np.ndarray, Rhythm, np.ndarray]:
+        """:meth:`_account_rows` at an earlier cutoff of the training history, with BG/NBD
+        fitted as of that day; computed once per fit (the backtest's training cutoffs are the
+        final model's, shifted by one horizon)."""
+        cache = self.__dict__.setdefault("_rows_cache", {})
+        if cutoff not in cache:
+            warm = getattr(getattr(self, "bgnbd_", None), "params_", None)
+            bgnbd = fit_bgnbd(h, cutoff, random_state=self.random_state, start=warm)
+            cache[cutoff] = self._account_rows(h, clock, cutoff, bgnbd)
+        return cache[cutoff]
 
     def _account_rows(
         self, h: PurchaseHistory, clock, cutoff: int, bgnbd
@@ -455,9 +469,7 @@ class HealthModel:
     ) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for c in self._training_cutoffs(h, end)[:splits]:
-            x, r, _ = self._account_rows(
-                h, clock, c, fit_bgnbd(h, c, random_state=self.random_state)
-            )
+            x, r, _ = self._cached_rows(h, clock, c)
             eligible = r.orders >= 2
             future = orders_between(h.acc_code, h.acc_day, c, c + self.horizon_days, h.n_accounts)
             xs.append(x[eligible] if columns is None else x[eligible][:, columns])
@@ -477,10 +489,9 @@ class HealthModel:
                 len(y), self.max_train_rows, replace=False
             )
             x, y = x[pick], y[pick]
-        return OutcomeModel(
-            C=self.C, random_state=self.random_state, linear_beyond=SILENCE, max_iter=200,
-            learning_rate=0.05,
-        ).fit(x, y)  # fmt: skip
+        return OutcomeModel(C=self.C, random_state=self.random_state, linear_beyond=SILENCE).fit(
+            x, y
+        )
 
     def _fit_rfm(self, h: PurchaseHistory, clock, end: int):
         """The baseline a data scientist builds in an afternoon: gradient boosting on RFM and
@@ -525,9 +536,7 @@ class HealthModel:
         model_b = self._fit_account_scorer(h, clock, b)
         if model_b is None:
             return
-        x, r, recency = self._account_rows(
-            h, clock, b, fit_bgnbd(h, b, random_state=self.random_state)
-        )
+        x, r, recency = self._cached_rows(h, clock, b)
         eligible = r.orders >= 2
         x, recency = x[eligible], recency[eligible]
         future = orders_between(h.acc_code, h.acc_day, b, cutoff, h.n_accounts)
