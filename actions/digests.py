@@ -102,9 +102,7 @@ def digest_data(ctx: Context, scope: Scope) -> dict[str, Any]:
         scope_label=_label(scope, ctx),
         model=book.model,
     )
-    data = digest.to_data()
-    data["track_record"] = (insights_store.latest_run(ctx.engine) or {}).get("backtest")
-    return data
+    return digest.to_data()
 
 
 def _label(scope: Scope, ctx: Context) -> str:
@@ -129,6 +127,8 @@ class ActionDigest(SalesAction):
             return answered(answer, "digest", {"rep": None}, 0)
         scope = resolve_scope(ctx.engine, ctx.asker, rep_text)
         data = digest_data(ctx, scope)
+        # how the last scoring run's own backtest turned out (the scheduled digest says it too)
+        data["track_record"] = (insights_store.latest_run(ctx.engine) or {}).get("backtest")
         return answered(
             view.digest_answer(data), "digest", {"rep": rep_text}, 0, slots={"rep": rep_text}
         )

@@ -65,6 +65,7 @@ from store.bulk import BulkLoad, BulkReport, bulk_load, clear_tables
 from store.models import (
     Account,
     AccountHealth,
+    AccountTeamMember,
     Activity,
     Call,
     CategoryHealth,
@@ -2678,6 +2679,7 @@ BUSINESS_TABLES: tuple[type[Any], ...] = (
     OrderLine,
     Order,
     Contact,
+    AccountTeamMember,
     Account,
     Product,
 )

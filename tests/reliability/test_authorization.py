@@ -115,8 +115,12 @@ def followup(
 
 
 REP_CASES: dict[str, Case] = {
+    # the rep named in this message (a rep slot left from an earlier question is not reused)
     "slipping": Case(
-        ActionSlippingAccounts, "ask_slipping_accounts", slots=lambda o: {"rep": o.rep_name}
+        ActionSlippingAccounts,
+        "ask_slipping_accounts",
+        entities=rep_entity,
+        slots=lambda o: {"rep": o.rep_name},
     ),
     "pitch-by-name": Case(
         ActionPitch,
@@ -140,7 +144,7 @@ REP_CASES: dict[str, Case] = {
         ActionAccountOverview,
         "ask_account_overview",
         slots=lambda o: {"account_id": o.account_id},
-        said=lambda o: ["That account"],
+        said=lambda o: ["that account"],
     ),
     "account-form": Case(
         ValidateAccountForm,
@@ -161,7 +165,7 @@ REP_CASES: dict[str, Case] = {
     "more-leads": followup(ActionShowMore, "lead_priorities", lambda o: {"params": {"rep": o.rep_name}}),
     "more-reorders": followup(ActionShowMore, "reorders_due", lambda o: {"params": {"rep": o.rep_name}}),
     "why-overview": followup(
-        ActionExplain, "account_overview", lambda o: {"params": {}, "focus": {"account_id": o.account_id}}, said=lambda o: [str(o.account_id)]
+        ActionExplain, "account_overview", lambda o: {"params": {}, "focus": {"account_id": o.account_id}}, said=lambda o: [str(o.account_id), "that account"]
     ),
     "why-slipping": followup(
         ActionExplain,
@@ -182,7 +186,7 @@ REP_CASES: dict[str, Case] = {
         ActionReviewCall, "review_call", slots=lambda o: {"account": o.account_name}, said=lambda o: [o.account_name]
     ),
     "review-call-by-forged-id": Case(
-        ActionReviewCall, "review_call", slots=lambda o: {"account_id": o.account_id}, said=lambda o: ["That account"]
+        ActionReviewCall, "review_call", slots=lambda o: {"account_id": o.account_id}, said=lambda o: ["that account"]
     ),
     "digest": Case(ActionDigest, "request_digest", entities=rep_entity, refused=False),
 }  # fmt: skip
