@@ -478,10 +478,9 @@ class HealthModel:
             return np.zeros((0, 0)), np.zeros(0, dtype=int)
         return np.vstack(xs), np.concatenate(ys)
 
-    def _fit_account_scorer(self, h: PurchaseHistory, clock, end: int) -> OutcomeModel | None:
-        """The learnt account score: rhythm and activity features stacked over the training
-        cutoffs before ``end``, outcome = no order in the following horizon."""
-        x, y = self._stacked_rows(h, clock, end)
+    def _fit_outcome(self, x: np.ndarray, y: np.ndarray) -> OutcomeModel | None:
+        """The score model on (at most ``max_train_rows`` of) the training rows; None with too
+        few rows or one outcome only. Its SILENCE features extrapolate linearly."""
         if len(y) < self.min_train_rows or y.min() == y.max():
             return None
         if len(y) > self.max_train_rows:
@@ -492,6 +491,12 @@ class HealthModel:
         return OutcomeModel(C=self.C, random_state=self.random_state, linear_beyond=SILENCE).fit(
             x, y
         )
+
+    def _fit_account_scorer(self, h: PurchaseHistory, clock, end: int) -> OutcomeModel | None:
+        """The learnt account score: rhythm and activity features stacked over the training
+        cutoffs before ``end``, outcome = no order in the following horizon."""
+        x, y = self._stacked_rows(h, clock, end)
+        return self._fit_outcome(x, y)
 
     def _fit_rfm(self, h: PurchaseHistory, clock, end: int):
         """The baseline a data scientist builds in an afternoon: gradient boosting on RFM and
@@ -646,16 +651,7 @@ class HealthModel:
             return None
         x = np.vstack(xs)
         y = np.concatenate(ys)
-        if len(y) < self.min_train_rows or y.min() == y.max():
-            return None
-        if len(y) > self.max_train_rows:
-            pick = np.random.default_rng(self.random_state).choice(
-                len(y), self.max_train_rows, replace=False
-            )
-            x, y = x[pick], y[pick]
-        return OutcomeModel(C=self.C, random_state=self.random_state, linear_beyond=SILENCE).fit(
-            x, y
-        )
+        return self._fit_outcome(x, y)
 
     # ----------------------------------------------------------------------- scoring
 
