@@ -23,10 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from analytics.activity import precision_at
 from analytics.health import FLAGGED, HealthModel
 from analytics.recommend import PeerRecommender
 from benchmarks import baselines
@@ -64,14 +64,6 @@ def generate_demo_dataset(accounts: int, end_date: dt.date, seed: int = 7) -> Da
     account_frame = demo.tables["account"].rename(columns={"id": "account_id"})
     planted = demo.planted_truth.astype(str).replace({"nan": "", "None": ""})
     return Dataset(f"demo ({accounts} accounts, seed {seed})", lines, account_frame, planted)
-
-
-def precision_at(labels: np.ndarray, scores: np.ndarray, fraction: float = 0.1) -> float:
-    """Share of positives among the top ``fraction`` by score (ties broken at random)."""
-    k = max(1, math.ceil(fraction * len(labels)))
-    jitter = np.random.default_rng(0).random(len(scores)) * 1e-9
-    top = np.argsort(-(np.asarray(scores, dtype=float) + jitter), kind="stable")[:k]
-    return float(labels[top].mean())
 
 
 def slipping_labels(

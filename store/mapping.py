@@ -351,6 +351,19 @@ class Computed(BaseModel):
         return self
 
 
+def _value_keys_as_text(value: Any) -> Any:
+    """Value maps are looked up by the cell's text: their keys become text (YAML reads
+    ``1:`` and ``yes:`` as numbers and booleans)."""
+    if isinstance(value, dict):
+        return {
+            name: {_scalar_key(k): v for k, v in table.items()}
+            if isinstance(table, dict)
+            else table
+            for name, table in value.items()
+        }
+    return value
+
+
 class Derived(BaseModel):
     """Master rows (reps, accounts, products) taken from repeated columns of a lines
     file: one row per distinct ``external_id``; other fields take the first non-empty
@@ -368,14 +381,7 @@ class Derived(BaseModel):
     @field_validator("values", mode="before")
     @classmethod
     def _keys_as_text(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                name: {_scalar_key(k): v for k, v in table.items()}
-                if isinstance(table, dict)
-                else table
-                for name, table in value.items()
-            }
-        return value
+        return _value_keys_as_text(value)
 
 
 def _scalar_key(key: Any) -> str:
@@ -422,14 +428,7 @@ class Mapping(BaseModel):
     @field_validator("values", mode="before")
     @classmethod
     def _keys_as_text(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                name: {_scalar_key(k): v for k, v in table.items()}
-                if isinstance(table, dict)
-                else table
-                for name, table in value.items()
-            }
-        return value
+        return _value_keys_as_text(value)
 
     @field_validator("columns", mode="before")
     @classmethod
