@@ -204,4 +204,5 @@ LOADERS = {
 LOADERS |= {
     "northwind-products": lambda: product_level(load_northwind()),
     "classicmodels-products": lambda: product_level(load_classicmodels()),
+    "wwi-products": lambda: product_level(load_wwi()),
 }
