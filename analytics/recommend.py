@@ -49,8 +49,19 @@ CANDIDATE_FEATURES = [
     "peer_rate", "peer_rate_plain", "affinity", "popularity", "segment_popularity",
     "log_peer_spend_ratio", "log_categories", "log_annual_spend", "cooccurrence",
     "recent_popularity", "log_account_orders", "cosine", "cooccurrence_rank", "popularity_rank",
-    "cosine_rank",
+    "cosine_rank", "log_adoption_rate", "adoption_rate_rank",
 ]  # fmt: skip
+
+
+ADOPTION_RATE = "adoption rate"
+# the single-signal rankings the backtest weighs the learnt model against, by feature column
+BASELINE_COLUMNS = {
+    "popularity": "popularity",
+    "item co-occurrence": "cooccurrence",
+    ADOPTION_RATE: "log_adoption_rate",
+}
+# the backtest judges rankings by recall in each account's first few ideas (what a rep reads)
+BACKTEST_K = 5
 
 
 @dataclass
@@ -68,6 +79,24 @@ class _Profiles:
     segment: np.ndarray  # segment code per account
     segments: np.ndarray
     cutoff: int = 0
+    account_orders: np.ndarray | None = None  # distinct order days per account
+
+    def dormant(self, lookback_days: int) -> np.ndarray:
+        """Accounts gone quiet by their own rhythm: nothing bought for ``lookback_days`` and
+        for more than twice their usual (mean) gap between order days. One order day and a
+        silent lookback also counts; an account that orders once every two years does not."""
+        if not self.ever.size:
+            return np.zeros(len(self.ever), bool)
+        first = self.first_day.min(axis=1)
+        last = np.where(self.ever, self.last_day, np.iinfo(np.int64).min).max(axis=1)
+        orders = self.account_orders if self.account_orders is not None else self.orders.max(axis=1)
+        gap = (last - first) / np.maximum(orders - 1, 1)
+        silent = self.cutoff - last
+        return (
+            np.asarray(self.ever.any(axis=1), bool)
+            & (silent > lookback_days)
+            & ((orders < 2) | (silent > 2.0 * gap))
+        )
 
 
 def _profiles(
@@ -97,6 +126,8 @@ def _profiles(
     np.minimum.at(first, flat, d)
     last = np.full(n * c, np.iinfo(np.int64).min)
     np.maximum.at(last, flat, d)
+    account_days = np.unique(a.astype(np.int64) * 100_000 + (d - d.min() if len(d) else d))
+    account_orders = np.bincount(account_days // 100_000, minlength=n)
     return _Profiles(
         account_ids=account_ids,
         categories=categories,
@@ -109,6 +140,7 @@ def _profiles(
         segment=segment,
         segments=segments,
         cutoff=cutoff,
+        account_orders=account_orders,
     )
 
 
@@ -230,6 +262,21 @@ class _Reference:
     popularity: np.ndarray
     segment_popularity: np.ndarray
     log_prior: np.ndarray
+    adoption_rate: np.ndarray
+
+
+def _adoption_rate(p: _Profiles, window: int, prior: float = 20.0) -> np.ndarray:
+    """Per category, the share of the accounts that were already customers ``window`` days
+    before the cutoff, had never bought it then, and bought it for the first time since: how
+    often the category is newly taken up (not how many already own it). Shrunk towards its
+    popularity with the weight of ``prior`` accounts, for categories with few accounts at
+    risk."""
+    start = p.cutoff - window
+    customer = p.first_day.min(axis=1) <= start if p.first_day.size else np.zeros(0, bool)
+    at_risk = customer[:, None] & (p.first_day > start)
+    adopted = at_risk & p.ever
+    popularity = p.ever.mean(axis=0) if len(p.ever) else np.zeros(p.ever.shape[1])
+    return (adopted.sum(axis=0) + prior * popularity) / (at_risk.sum(axis=0) + prior)
 
 
 def _reference(p: _Profiles, rank_weight: np.ndarray) -> _Reference:
@@ -258,6 +305,7 @@ def _reference(p: _Profiles, rank_weight: np.ndarray) -> _Reference:
         popularity=buys.mean(axis=0),
         segment_popularity=seg_pop,
         log_prior=log_prior,
+        adoption_rate=_adoption_rate(p, 365),
     )
 
 
@@ -321,6 +369,8 @@ def _candidates(
             _rank_within(cooccurrence, ever),
             _rank_within(np.broadcast_to(ref.popularity, (n, c)), ever),
             _rank_within(cosine, ever),
+            np.broadcast_to(np.log(ref.adoption_rate + 1e-3), (n, c)),
+            _rank_within(np.broadcast_to(ref.adoption_rate, (n, c)), ever),
         ],
         axis=2,
     ).reshape(n * c, len(CANDIDATE_FEATURES))
@@ -636,16 +686,18 @@ class PeerRecommender:
             LEARNT: learnt,
             "popularity": x[:, CANDIDATE_FEATURES.index("popularity")],
             "item co-occurrence": x[:, CANDIDATE_FEATURES.index("cooccurrence")],
+            ADOPTION_RATE: x[:, CANDIDATE_FEATURES.index("log_adoption_rate")],
         }
         parts = _blend_parts(learnt, x)
         self.blend_stats_ = (parts.mean(axis=0), parts.std(axis=0) + 1e-9)
         scores[BLEND] = self._blend(parts)
-        recall = {name: _recall_at(owner, s, y, self.top_n) for name, s in scores.items()}
+        k = min(self.top_n, BACKTEST_K)
+        recall = {name: _recall_at(owner, s, y, k) for name, s in scores.items()}
         best = max(recall, key=lambda n: (recall[n], n == LEARNT))
         self.rank_method_ = best
         if best != LEARNT:
             self.rank_calibration_ = Calibration.fit(scores[best], y)
-        top = _top_k_mask(owner, scores[best], self.top_n)
+        top = _top_k_mask(owner, scores[best], k)
         self.backtest_ = {
             "as_of": date_of(early).isoformat(),
             "pitched": int(top.sum()),
@@ -653,8 +705,8 @@ class PeerRecommender:
             "horizon_days": self.horizon_days,
             "accounts": len(np.unique(owner[y == 1])),
             "first_purchases": int(y.sum()),
-            "recall_at_k": {k: round(v, 4) for k, v in recall.items()},
-            "k": self.top_n,
+            "recall_at_k": {name: round(v, 4) for name, v in recall.items()},
+            "k": k,
             "chosen": best,
         }
 
@@ -741,8 +793,8 @@ class PeerRecommender:
         if method == BLEND and self.classifier_ is not None:
             parts = _blend_parts(self.classifier_.probability(features), features)
             return self.rank_calibration_(self._blend(parts))
-        if method in ("popularity", "item co-occurrence"):
-            column = {"popularity": "popularity", "item co-occurrence": "cooccurrence"}[method]
+        if method in BASELINE_COLUMNS:
+            column = BASELINE_COLUMNS[method]
             return self.rank_calibration_(features[:, CANDIDATE_FEATURES.index(column)])
         if self.classifier_ is None:
             # no learnt model: the peers' adoption rate blended with item affinity
@@ -842,12 +894,13 @@ class PeerRecommender:
         peer_spend = book.peer_spend[rows]
         plain = book.peer_share[rows]
         ever = p.ever[rows]
-        # an account that bought nothing over the lookback year gets win-backs, not cross-sell
-        dormant = p.year_spend[rows].sum(axis=1, keepdims=True) <= 0
-        pitchable = ~ever & (peer_spend > 0) & ~dormant
+        # an account gone quiet by its own rhythm is pitched its win-backs first; new
+        # categories only fill the rest of its list, after every win-back
+        dormant = p.dormant(self.lookback_days)[rows][:, None]
+        pitchable = ~ever & (peer_spend > 0)
         ev = np.where(pitchable, prob * peer_spend, 0.0)
         # ranked by the chance of adoption; expected value is shown beside it
-        key = np.where(pitchable, prob, -1.0)
+        key = np.where(pitchable, np.where(dormant, prob - 1.0 - 1e-9, prob), -2.0)
         kinds = np.full((len(rows), c), "cross_sell", dtype=object)
         win_prob = np.zeros((len(rows), c))
         if self.win_back:
@@ -862,7 +915,7 @@ class PeerRecommender:
         order = np.argsort(-key, axis=1, kind="stable")[:, : self.top_n]
         r_idx = np.repeat(np.arange(len(rows)), order.shape[1])
         c_idx = order.reshape(-1)
-        keep = key[r_idx, c_idx] >= 0
+        keep = key[r_idx, c_idx] > -2.0
         r_idx, c_idx = r_idx[keep], c_idx[keep]
         acc_rows = rows[r_idx]
         kind = kinds[r_idx, c_idx]
@@ -930,6 +983,7 @@ class PeerRecommender:
             + money_text(spend)
             + " a year on it"
         )
+        quiet = p.dormant(self.lookback_days)[acc_rows]
         source = book.affinity_from[acc_rows, c_idx]
         with_source = p.ever[acc_rows, source] & (source != c_idx)
         text[with_source] = (
@@ -938,8 +992,19 @@ class PeerRecommender:
             + p.categories[source[with_source]].astype(object)
             + ", which "
             + names[with_source]
-            + " already buys"
+            + np.where(quiet[with_source], " used to buy", " already buys").astype(object)
         )
+        cross = quiet & (kind != "win_back")
+        if cross.any():
+            silent = self.cutoff_ - np.where(p.ever, p.last_day, np.iinfo(np.int64).min).max(axis=1)
+            text[cross] = (
+                text[cross]
+                + "; "
+                + names[cross]
+                + " has bought nothing for "
+                + int_text(np.round(silent[acc_rows[cross]] / 7))
+                + " weeks, so win it back first"
+            )
         win = kind == "win_back"
         if win.any():
             a, c = acc_rows[win], c_idx[win]
@@ -1010,13 +1075,14 @@ def _recall_at(owner: np.ndarray, score: np.ndarray, adopted: np.ndarray, k: int
 
 
 def _blend_parts(learnt: np.ndarray, features: np.ndarray) -> np.ndarray:
-    """The blend's inputs per candidate: the learnt model's log-odds, log popularity and log
-    item co-occurrence (each standardised on the backtest before averaging)."""
+    """The blend's inputs per candidate: the learnt model's log-odds, log popularity, log item
+    co-occurrence and log adoption rate (each standardised on the backtest before averaging)."""
     p = np.clip(learnt, 1e-6, 1 - 1e-6)
     return np.column_stack(
         [
             np.log(p / (1 - p)),
             np.log(features[:, CANDIDATE_FEATURES.index("popularity")] + 1e-3),
             np.log1p(features[:, CANDIDATE_FEATURES.index("cooccurrence")]),
+            features[:, CANDIDATE_FEATURES.index("log_adoption_rate")],
         ]
     )

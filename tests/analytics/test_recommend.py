@@ -127,3 +127,48 @@ def test_on_demand_answer_from_fresh_lines_matches_the_batch():
     assert got.loc[0, "reason"].startswith(
         "2 of its 5 closest peers (similar hospitality accounts) buy Disposables"
     )
+
+
+def test_adoption_rate_counts_first_purchases_among_customers_who_lacked_the_category():
+    # at 2024-12-31, a year back is 2024-01-01: accounts 1-4 were customers then (Food in
+    # 2023); 1 and 2 also had Disposables; of the two without it (3, 4), 3 took it up in 2024.
+    # Account 5 started in 2024, so it was not at risk. Popularity of Disposables = 3 of 5.
+    rows = [(a, D(2023, 6, 1), "Food", 10, 100.0) for a in (1, 2, 3, 4)]
+    rows += [(a, D(2023, 7, 1), "Disposables", 20, 50.0) for a in (1, 2)]
+    rows += [(3, D(2024, 5, 1), "Disposables", 20, 50.0), (5, D(2024, 3, 1), "Food", 10, 100.0)]
+    rec = PeerRecommender(n_peers=2).fit(_lines(rows), as_of=AS_OF)
+    rate = dict(zip(rec.profiles_.categories, rec.reference_.adoption_rate, strict=True))
+    assert rate["Disposables"] == pytest.approx((1 + 20 * 3 / 5) / (2 + 20))
+    # nobody at risk for Food (every 2023 customer had it): its popularity, 5 of 5
+    assert rate["Food"] == pytest.approx(1.0)
+
+
+def test_dormant_account_gets_its_win_back_first_and_new_categories_after_it():
+    lines, accounts = _hospitality_book()
+    # account 7 bought Cleaning monthly through 2022 and nothing since: silent two years, far
+    # beyond its monthly rhythm, so it is dormant
+    old = [(7, D(2022, m, 10), "Cleaning", 30, 500.0) for m in range(1, 13)]
+    accounts = pd.concat(
+        [accounts, pd.DataFrame({"account_id": [7], "name": ["G"], "segment": ["Hospitality"]})]
+    )
+    lines = pd.concat([lines, _lines(old)], ignore_index=True)
+    rec = PeerRecommender(n_peers=5).fit(lines, accounts, as_of=AS_OF)
+    got = rec.recommend([7])
+    assert got["kind"].tolist()[0] == "win_back"
+    assert got["category"].tolist()[0] == "Cleaning"
+    assert set(got["category"].tolist()[1:]) == {"Food", "Disposables"}
+    assert (got["kind"].iloc[1:] == "cross_sell").all()
+    food = got[got["category"] == "Food"].iloc[0]["reason"]
+    assert "which G used to buy" in food
+    assert food.endswith("G has bought nothing for 107 weeks, so win it back first")
+
+
+def test_an_account_that_orders_every_two_years_is_not_dormant_after_one_quiet_year():
+    rows = [(1, D(y, 3, 1), "Food", 10, 100.0) for y in (2018, 2020, 2022)]
+    rows += [(2, D(2022, 3, 1), "Food", 10, 100.0)]
+    rows += [(3, D(2021, 3, 1), "Food", 10, 100.0), (3, D(2021, 4, 1), "Food", 10, 100.0)]
+    rec = PeerRecommender(n_peers=2).fit(_lines(rows), as_of=D(2023, 6, 1))
+    dormant = dict(zip(rec.profiles_.account_ids, rec.profiles_.dormant(365), strict=True))
+    # 1: 15 months quiet, usual gap two years; 2: one order day, 15 months quiet;
+    # 3: usual gap a month, quiet 26 months
+    assert dormant == {1: False, 2: True, 3: True}
