@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,14 @@ WORKING_AFTER_SECONDS = 1.5
 EVENT_CLAIM_TTL = dt.timedelta(hours=2)
 """Slack retries an event for about an hour; claims older than this are pruned."""
 PRUNE_EVERY_SECONDS = 3600.0
+CLAIM_WAIT_SECONDS = 2.0
+"""The ack never waits longer than this on the store: Slack resends after 3 s."""
+MAX_LOCAL_CLAIMS = 50_000
+
+
+class ClaimUndecidedError(RuntimeError):
+    """The store did not say in time whether another replica already claimed the event
+    (locked or hung); the claim goes on in the background and is remembered here."""
 
 
 def utc_now() -> dt.datetime:
@@ -53,7 +62,13 @@ class SlackEdge:
     runtime: Runtime
     clock: Callable[[], dt.datetime] = utc_now
     working_after_seconds: float = WORKING_AFTER_SECONDS
+    claim_wait_seconds: float = CLAIM_WAIT_SECONDS
     _last_prune: float = field(default=0.0, repr=False)
+    # event ids this process has taken on (first seen, monotonic seconds), whatever the
+    # store said: a retry of one of them is never answered again by this process, even
+    # while the store is locked or down
+    _local_claims: OrderedDict[str, float] = field(default_factory=OrderedDict, repr=False)
+    _pending: set[asyncio.Future[bool]] = field(default_factory=set, repr=False)
 
     @property
     def assistant(self) -> Assistant:
@@ -105,12 +120,43 @@ class SlackEdge:
                 session, event_id=event_id, claimed_by=self.runtime.instance_id
             )
 
+    def _remember(self, event_id: str) -> bool:
+        """Record ``event_id`` as taken on here; False if it already was (within the TTL)."""
+        now = time.monotonic()
+        ttl = EVENT_CLAIM_TTL.total_seconds()
+        while self._local_claims:
+            oldest, seen = next(iter(self._local_claims.items()))
+            if now - seen <= ttl and len(self._local_claims) < MAX_LOCAL_CLAIMS:
+                break
+            self._local_claims.popitem(last=False)
+        if event_id in self._local_claims:
+            return False
+        self._local_claims[event_id] = now
+        return True
+
     async def claim_event(self, event_id: str) -> bool:
         """True if this process is the first to answer ``event_id`` (in any replica, ever).
 
+        A retry this process already took on is refused without asking the store. The
+        store is given ``claim_wait_seconds``: when it has not answered by then (a locked
+        SQLite file, a hung PostgreSQL) :class:`ClaimUndecidedError` is raised and the claim
+        still completes in the background, so other replicas see it once the store is back.
         Raises :class:`store.db.StoreUnavailableError` when the store is down.
         """
-        return await asyncio.to_thread(self._claim_sync, event_id)
+        if not self._remember(event_id):
+            return False
+        claim = asyncio.ensure_future(asyncio.to_thread(self._claim_sync, event_id))
+        self._pending.add(claim)
+        claim.add_done_callback(self._claim_finished)
+        try:
+            return await asyncio.wait_for(asyncio.shield(claim), self.claim_wait_seconds)
+        except TimeoutError as exc:
+            raise ClaimUndecidedError(event_id) from exc
+
+    def _claim_finished(self, claim: asyncio.Future[bool]) -> None:
+        self._pending.discard(claim)
+        if not claim.cancelled() and claim.exception() is not None:
+            log.warning("late claim of a Slack event failed: %s", claim.exception())
 
 
 async def email_of(client: AsyncWebClient, slack_user_id: str) -> str | None:

@@ -3,7 +3,8 @@
 Slack resends an event (``X-Slack-Retry-Num``; in Socket Mode ``retry_attempt``) when
 it did not see an ack in time, and with two replicas either may receive it. Every
 event id is claimed in the store (:func:`store.crud.claim_slack_event`) before any
-listener runs; an event someone already claimed is acknowledged and dropped.
+listener runs; an event someone already claimed is acknowledged and dropped. The ack
+never waits on the store for more than a moment (see :meth:`SlackEdge.claim_event`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.slack.edge import CONTEXT_KEY, SlackEdge
+from bot.slack.edge import CONTEXT_KEY, ClaimUndecidedError, SlackEdge
 from store.db import StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,11 @@ def register(app: AsyncApp, edge: SlackEdge) -> None:
         retry = retry_number(request)
         try:
             first = await edge.claim_event(str(event_id))
-        except StoreUnavailableError as exc:
-            # Without the store nobody can tell whether a retry was answered: answer a
-            # first delivery (the listener will say the store is down), drop retries.
-            log.warning("cannot claim Slack event %s (store unavailable: %s)", event_id, exc)
+        except (StoreUnavailableError, ClaimUndecidedError) as exc:
+            # Without the store nobody can tell whether another replica answered a retry:
+            # answer a first delivery (the listener will say if the store is down), drop
+            # retries. This process never answers one event twice either way.
+            log.warning("cannot claim Slack event %s in time (store: %s)", event_id, exc)
             first = retry == 0
         if not first:
             log.info(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
 import time
 
 import pytest
@@ -249,6 +251,60 @@ def test_retried_event_is_answered_once_even_by_another_replica(
         with Session(engine) as s:
             claimed = s.exec(select(ProcessedSlackEvent.event_id)).all()
         assert claimed == ["Ev0RETRY01"]
+    finally:
+        engine.dispose()
+
+
+def test_event_is_acked_and_answered_once_while_the_sqlite_store_is_write_locked(
+    tmp_path, store_url, fake_slack
+):
+    """Another process holds the SQLite write lock (well past Slack's 3 s resend): the ack
+    must not wait on it, and the retry that follows must not be answered a second time."""
+    path = store_url.removeprefix("sqlite:///")
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_write_lock() -> None:
+        conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(60)
+        conn.rollback()
+        conn.close()
+
+    holder = threading.Thread(target=hold_write_lock)
+    holder.start()
+    assert locked.wait(30)
+    acked_while_locked: list[bool] = []
+
+    async def scenario() -> None:
+        async with running_bot(bot_settings(tmp_path, store_url, fake_slack), fake_slack) as bot:
+            event = dm_event("UMARIA", "which of my accounts are slipping?")
+            # the lock outlasts SQLite's busy timeout unless the ack is independent of it
+            threading.Timer(25.0, release.set).start()
+            assert await bot.event(event, event_id="Ev0LOCKED1") == 200
+            acked_while_locked.append(not release.is_set())
+            assert await bot.event(event, event_id="Ev0LOCKED1", retry_num=1) == 200
+            assert await bot.event(event, event_id="Ev0LOCKED1", retry_num=2) == 200
+            acked_while_locked.append(not release.is_set())
+            release.set()
+            await fake_slack.wait_for_async("chat.postMessage")
+            await listeners_done()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        holder.join()
+    assert acked_while_locked == [True, True]
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+    # the claim finished in the background once the lock was gone (asyncio.run waits for
+    # its worker threads), so another replica would refuse a later retry
+    engine = make_engine(store_url)
+    try:
+        with Session(engine) as s:
+            claimed = s.exec(select(ProcessedSlackEvent.event_id)).all()
+        assert claimed == ["Ev0LOCKED1"]
     finally:
         engine.dispose()
 
