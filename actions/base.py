@@ -228,7 +228,7 @@ class SalesAction(Action, abc.ABC):
         except IdentityError as exc:
             log.warning("refused %s for sender %s: %s", self.action_name, tracker.sender_id, exc)
             return Outcome().respond("utter_identity_refused"), False
-        engine = cached_engine(settings.store_url)
+        engine = cached_engine(settings.store_url, interactive=True)
         try:
             asker = load_asker(engine, identity)
             ctx = Context(

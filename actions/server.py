@@ -39,7 +39,7 @@ async def start_warm_up(app: Sanic, *_: Any) -> None:
     """Start building the kept company data of the configured store (returns at once)."""
     settings = get_settings()
     try:
-        data.warm_up(cached_engine(settings.store_url), today_for(settings))
+        data.warm_up(cached_engine(settings.store_url, interactive=True), today_for(settings))
     except (SQLAlchemyError, StoreUnavailableError) as exc:
         log.warning("could not start preparing the company data: %s", exc)
 

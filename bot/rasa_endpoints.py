@@ -1,5 +1,6 @@
 """The ``endpoints.yml`` Rasa runs with, written from our settings at start-up:
-where the action server is, and (for teams) the tracker store on PostgreSQL and the
+where the action server is, where conversations are kept (a SQLite file beside the model by
+default, so a Rasa restart keeps them; for teams the tracker store on PostgreSQL) and the
 lock store on Redis so several Rasa replicas share conversations."""
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ def endpoints_config(
     action_server_url: str,
     tracker_store_url: str | None = None,
     lock_store_url: str | None = None,
+    tracker_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Rasa 3.6 endpoint configuration as a dict (see rasa.com/docs/rasa/3.x/tracker-stores)."""
+    """Rasa 3.6 endpoint configuration as a dict (see rasa.com/docs/rasa/3.x/tracker-stores).
+
+    Without ``tracker_store_url``, conversations go to the SQLite file ``tracker_file`` when
+    given (Rasa's own SQL tracker store), else stay in Rasa's memory."""
     config: dict[str, Any] = {
         "action_endpoint": {"url": action_server_url.rstrip("/") + "/webhook"}
     }
@@ -37,6 +42,12 @@ def endpoints_config(
             "db": (url.path or "/rasa").lstrip("/") or "rasa",
             "username": url.username or "postgres",
             "password": url.password or "",
+        }
+    elif tracker_file is not None:
+        config["tracker_store"] = {
+            "type": "SQL",
+            "dialect": "sqlite",
+            "db": str(Path(tracker_file).resolve()),
         }
     if lock_store_url:
         url = urlparse(lock_store_url)

@@ -47,7 +47,7 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
-        engine = make_engine(settings.store_url)
+        engine = make_engine(settings.store_url, interactive=True)
         rasa = RasaClient(
             settings.rasa_url,
             secret=identity_secret(settings),

@@ -5,6 +5,7 @@ routes through ``setup_*``."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from bot.conversation import Asker
 from bot.runtime import Runtime
 from bot.terminal import TERMINAL_HEADER
 from render import Answer
-from store.db import StoreUnavailableError
+from store.db import StoreUnavailableError, check_connection
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -30,10 +31,38 @@ SLACK_MODE: web.AppKey[str] = web.AppKey("slack_mode", str)
 MAX_BODY_BYTES = 1_000_000
 
 
+STORE_CHECK_SECONDS = 2.0
+"""How long ``/healthz`` waits for the store before calling it not answering."""
+STORE_CHECK: web.AppKey[dict[str, asyncio.Future[None]]] = web.AppKey("store_check", dict)
+
+
+async def store_state(app: web.Application) -> str:
+    """``ok``, ``down`` (refused or failed) or ``not answering`` (no reply within
+    STORE_CHECK_SECONDS, e.g. a hung PostgreSQL or a locked SQLite file). A check still
+    stuck from an earlier call is not repeated, so a hung store never piles up threads."""
+    pending = app[STORE_CHECK]
+    check = pending.get("check")
+    if check is None or check.done():
+        check = asyncio.ensure_future(asyncio.to_thread(check_connection, app[RUNTIME].engine))
+        check.add_done_callback(lambda f: f.cancelled() or f.exception())
+        pending["check"] = check
+    try:
+        await asyncio.wait_for(asyncio.shield(check), STORE_CHECK_SECONDS)
+    except TimeoutError:
+        return "not answering"
+    except StoreUnavailableError:
+        return "down"
+    return "ok"
+
+
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness (always 200 while the process serves) with the store's state: ``status``
+    is ``degraded`` when the store is down or not answering."""
+    store = await store_state(request.app)
     return web.json_response(
         {
-            "status": "ok",
+            "status": "ok" if store == "ok" else "degraded",
+            "store": store,
             "instance": request.app[RUNTIME].instance_id,
             "slack": request.app.get(SLACK_MODE, "off"),
         }
@@ -79,6 +108,7 @@ def create_web_app(
     """The bot's web app; with ``slack_mode``, Slack is served too (see :mod:`bot.slack`)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
+    app[STORE_CHECK] = {}
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/api/ask", api_ask)
     prompt_sink = None

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     rasa_tracker_store_url: str | None = Field(
         default=None,
         alias="RASA_TRACKER_STORE_URL",
-        description="postgresql://user:pass@host:port/db to keep conversations in PostgreSQL (default: in memory)",
+        description="postgresql://user:pass@host:port/db to keep conversations in PostgreSQL (default: a SQLite file, <home>/rasa/tracker.db)",
     )
     rasa_lock_store_url: str | None = Field(
         default=None,

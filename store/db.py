@@ -54,8 +54,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Build an engine for ``url``; creates the SQLite file's folder when needed."""
+INTERACTIVE_STATEMENT_TIMEOUT_MS = 10_000
+"""How long one statement of an answer may run on PostgreSQL before the server stops it
+(batch jobs have no such bound: a nightly load may rightly take minutes)."""
+
+
+def _postgres_connect_args(interactive: bool) -> dict[str, Any]:
+    """Bounded waits on PostgreSQL: connecting, dead or silent peers (TCP keepalives and
+    unacknowledged writes) and, for answers, statements and locks."""
+    args: dict[str, Any] = {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 15_000,
+    }
+    if interactive:
+        args["options"] = (
+            f"-c statement_timeout={INTERACTIVE_STATEMENT_TIMEOUT_MS} -c lock_timeout=5000 "
+            "-c idle_in_transaction_session_timeout=60000"
+        )
+    return args
+
+
+def make_engine(url: str, *, echo: bool = False, interactive: bool = False) -> Engine:
+    """Build an engine for ``url``; creates the SQLite file's folder when needed.
+
+    ``interactive`` engines (the bot and the action server, which answer people) get a
+    statement and lock timeout on PostgreSQL; every engine gets bounded connect and TCP
+    waits."""
     url = _normalise(url)
     if is_sqlite(url):
         database = make_url(url).database
@@ -74,14 +102,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        connect_args={"connect_timeout": 5},
+        connect_args=_postgres_connect_args(interactive),
     )
 
 
 @lru_cache(maxsize=8)
-def cached_engine(url: str) -> Engine:
+def cached_engine(url: str, *, interactive: bool = False) -> Engine:
     """One engine per URL per process (engines own connection pools)."""
-    return make_engine(url)
+    return make_engine(url, interactive=interactive)
 
 
 @contextmanager

@@ -45,6 +45,7 @@ def rasa_config_files(settings: Settings, *, action_url: str) -> tuple[Path, Pat
         action_server_url=action_url,
         tracker_store_url=settings.rasa_tracker_store_url,
         lock_store_url=settings.rasa_lock_store_url,
+        tracker_file=folder / "tracker.db",
     )
     credentials = folder / "credentials.yml"
     credentials.write_text("rest:\n", encoding="utf-8")

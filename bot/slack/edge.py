@@ -125,7 +125,7 @@ class SlackEdge:
         now = time.monotonic()
         ttl = EVENT_CLAIM_TTL.total_seconds()
         while self._local_claims:
-            oldest, seen = next(iter(self._local_claims.items()))
+            seen = next(iter(self._local_claims.values()))
             if now - seen <= ttl and len(self._local_claims) < MAX_LOCAL_CLAIMS:
                 break
             self._local_claims.popitem(last=False)

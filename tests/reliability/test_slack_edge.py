@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ from tests.slack.harness import (
     BotUnderTest,
     block_actions,
     bot_settings,
+    closed_port,
     dm_event,
     event_envelope,
     listeners_done,
@@ -377,3 +379,31 @@ def test_no_secret_in_any_log_of_a_whole_conversation(stack, caplog):
         "terminal token": terminal_token(stack.settings),
     }
     assert secret_leaks(logs, secrets) == []
+
+
+def test_healthz_says_whether_the_store_answers(tmp_path, store_url, fake_slack):
+    """ok with a working store; down when refused; not answering when the server accepts the
+    connection and never says a byte (a hung PostgreSQL), without waiting for it."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nothing ever answers
+    hung = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/salesbot"
+    refused = f"postgresql://postgres@127.0.0.1:{closed_port()}/salesbot"
+
+    async def health(url: str) -> dict:
+        settings = bot_settings(tmp_path, url, fake_slack)
+        async with (
+            running_bot(settings, fake_slack) as bot,
+            bot.http.get(bot.url + "/healthz") as resp,
+        ):
+            assert resp.status == 200
+            return await resp.json()
+
+    try:
+        got = {name: asyncio.run(health(url)) for name, url in
+               [("ok", store_url), ("refused", refused), ("hung", hung)]}  # fmt: skip
+    finally:
+        silent.close()
+    assert (got["ok"]["status"], got["ok"]["store"]) == ("ok", "ok")
+    assert (got["refused"]["status"], got["refused"]["store"]) == ("degraded", "down")
+    assert (got["hung"]["status"], got["hung"]["store"]) == ("degraded", "not answering")
