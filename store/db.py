@@ -59,9 +59,10 @@ INTERACTIVE_STATEMENT_TIMEOUT_MS = 10_000
 (batch jobs have no such bound: a nightly load may rightly take minutes)."""
 
 
-def _postgres_connect_args(interactive: bool) -> dict[str, Any]:
+def _postgres_connect_args(url: str, interactive: bool) -> dict[str, Any]:
     """Bounded waits on PostgreSQL: connecting, dead or silent peers (TCP keepalives and
-    unacknowledged writes) and, for answers, statements and locks."""
+    unacknowledged writes) and, for answers, statements and locks (added to any ``options``
+    the URL already carries, such as a search_path)."""
     args: dict[str, Any] = {
         "connect_timeout": 5,
         "keepalives": 1,
@@ -71,10 +72,13 @@ def _postgres_connect_args(interactive: bool) -> dict[str, Any]:
         "tcp_user_timeout": 15_000,
     }
     if interactive:
+        given = make_url(url).query.get("options") or ""
+        if not isinstance(given, str):
+            given = " ".join(given)
         args["options"] = (
-            f"-c statement_timeout={INTERACTIVE_STATEMENT_TIMEOUT_MS} -c lock_timeout=5000 "
-            "-c idle_in_transaction_session_timeout=60000"
-        )
+            f"{given} -c statement_timeout={INTERACTIVE_STATEMENT_TIMEOUT_MS} "
+            "-c lock_timeout=5000 -c idle_in_transaction_session_timeout=60000"
+        ).strip()
     return args
 
 
@@ -102,7 +106,7 @@ def make_engine(url: str, *, echo: bool = False, interactive: bool = False) -> E
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        connect_args=_postgres_connect_args(interactive),
+        connect_args=_postgres_connect_args(url, interactive),
     )
 
 
