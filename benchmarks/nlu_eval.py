@@ -61,6 +61,7 @@ HELD_OUT = {
     "paraphrases": ROOT / "benchmarks" / "nlu" / "paraphrases.yml",
     "paraphrases_blind": ROOT / "benchmarks" / "nlu" / "paraphrases_blind.yml",
     "paraphrases_blind2": ROOT / "benchmarks" / "nlu" / "paraphrases_blind2.yml",
+    "paraphrases_blind3": ROOT / "benchmarks" / "nlu" / "paraphrases_blind3.yml",
 }
 RESULTS_JSON = ROOT / "benchmarks" / "results" / "nlu.json"
 RESULTS_MD = ROOT / "benchmarks" / "results" / "nlu.md"

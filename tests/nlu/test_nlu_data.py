@@ -32,6 +32,7 @@ HELD_OUT = [
     ROOT / "benchmarks" / "nlu" / "paraphrases.yml",
     ROOT / "benchmarks" / "nlu" / "paraphrases_blind.yml",
     ROOT / "benchmarks" / "nlu" / "paraphrases_blind2.yml",
+    ROOT / "benchmarks" / "nlu" / "paraphrases_blind3.yml",
 ]
 
 DESIGN_INTENTS = {
@@ -147,7 +148,8 @@ def test_metric_synonyms_map_only_to_the_seven_metrics():
 def test_held_out_paraphrases_are_never_trained_on(held_out_file: Path):
     training = {_plain(e) for examples in _training_examples().values() for e in examples}
     held_out = _examples(held_out_file)
-    assert set(held_out) == DESIGN_INTENTS | FOLLOW_UP_INTENTS
+    domain = yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))
+    assert DESIGN_INTENTS | FOLLOW_UP_INTENTS <= set(held_out) <= set(domain["intents"])
     leaked = [e for examples in held_out.values() for e in examples if _plain(e) in training]
     assert leaked == []
     # the names in the held-out set are names the model never saw
