@@ -110,6 +110,7 @@ def _profiles(
     segments: np.ndarray,
     cutoff: int,
     lookback_days: int,
+    with_account_orders: bool = False,
 ) -> _Profiles:
     n, c = len(account_ids), len(categories)
     keep = day <= cutoff
@@ -126,8 +127,10 @@ def _profiles(
     np.minimum.at(first, flat, d)
     last = np.full(n * c, np.iinfo(np.int64).min)
     np.maximum.at(last, flat, d)
-    account_days = np.unique(a.astype(np.int64) * 100_000 + (d - d.min() if len(d) else d))
-    account_orders = np.bincount(account_days // 100_000, minlength=n)
+    account_orders = None
+    if with_account_orders:  # only where dormancy is judged: the book at as_of
+        account_days = np.unique(a.astype(np.int64) * 100_000 + (d - d.min() if len(d) else d))
+        account_orders = np.bincount(account_days // 100_000, minlength=n)
     return _Profiles(
         account_ids=account_ids,
         categories=categories,
@@ -165,9 +168,11 @@ def _neighbours(
     *,
     group_size: int = 1_000,
     random_state: int = 0,
+    queries: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of each account's nearest peers (excluding itself), shape (n, n_peers), -1 where
-    fewer exist.
+    fewer exist; with a boolean ``queries`` mask only those accounts' peers are searched (the
+    others' rows stay -1), still among every account.
 
     Peers come from the account's segment (the whole book when the segment has too few
     accounts). Large segments are first split by KMeans on the same embedding into clusters of
@@ -189,10 +194,11 @@ def _neighbours(
             )
         for c in range(k):
             groups.append(members[labels == c])
-    for rows in groups:
-        pool = rows if len(rows) > n_peers else everyone
+    for group in groups:
+        pool = group if len(group) > n_peers else everyone
+        rows = group if queries is None else group[queries[group]]
         k = min(n_peers + 1, len(pool))
-        if k <= 1:
+        if k <= 1 or not len(rows):
             continue
         found = pool[_nearest(emb[rows], emb[pool], k)]
         # drop the account itself (normally the first hit; ties may move it)
@@ -428,6 +434,9 @@ class PeerRecommender:
     top_n : recommendations kept per account.
     lapse_factor, lapse_min_days : a category bought at least ``lapse_min_orders`` times and silent
         for more than ``lapse_factor`` x its usual gap (and ``lapse_min_days``) is a win-back.
+    adoption_splits : earlier cutoffs, about a quarter apart, the adoption model learns from.
+    max_train_rows, max_train_accounts : caps on its training rows, and on the accounts whose
+        candidates are built at each earlier cutoff (a random sample of a larger book).
     Column names of the frames are parameters too.
     """
 
@@ -445,6 +454,7 @@ class PeerRecommender:
         adoption_splits: int = 4,
         C: float = 1.0,
         max_train_rows: int = 150_000,
+        max_train_accounts: int = 30_000,
         random_state: int = 0,
         account_col: str = "account_id",
         date_col: str = "order_date",
@@ -465,6 +475,7 @@ class PeerRecommender:
         self.adoption_splits = adoption_splits
         self.C = C
         self.max_train_rows = max_train_rows
+        self.max_train_accounts = max_train_accounts
         self.random_state = random_state
         self.account_col = account_col
         self.date_col = date_col
@@ -544,6 +555,7 @@ class PeerRecommender:
             segments,
             cutoff,
             self.lookback_days,
+            with_account_orders=True,
         )
         self.profiles_ = p
         self.account_index_ = pd.Index(p.account_ids)
@@ -602,41 +614,65 @@ class PeerRecommender:
             early, self.lookback_days,
         )  # fmt: skip
         active = np.asarray(p0.ever.any(axis=1), dtype=bool)
+        rows = np.flatnonzero(active)
+        # the accounts whose rows are learnt from: all of a normal book, a random sample of a
+        # huge one (training rows are capped anyway); their peers come from every account
+        sample = rows
+        if len(rows) > self.max_train_accounts:
+            rng = np.random.default_rng(self.random_state)
+            sample = np.sort(rng.choice(rows, self.max_train_accounts, replace=False))
+        queries = np.zeros(len(account_ids), bool)
+        queries[sample] = True
         nb0 = _neighbours(
             _embedding(p0)[0][active], seg_code[active], self.n_peers,
-            random_state=self.random_state,
+            random_state=self.random_state, queries=queries[active],
         )  # fmt: skip
-        rows = np.flatnonzero(active)
         nb0 = np.where(nb0 >= 0, rows[np.maximum(nb0, 0)], -1)
         full_nb = np.full((len(account_ids), self.n_peers), -1, dtype=np.int64)
         full_nb[rows] = nb0
         cand0 = _candidates(
-            p0.year_spend, p0.ever, _order_days(p0), p0.segment, full_nb,
-            _reference(p0, _rank_weight(p0)),
+            p0.year_spend[sample], p0.ever[sample], _order_days(p0)[sample], p0.segment[sample],
+            full_nb[sample], _reference(p0, _rank_weight(p0)),
         )  # fmt: skip
         later = (day > early) & (day <= until)
-        bought_later = np.zeros(len(account_ids) * len(categories), bool)
-        bought_later[(acc_code * len(categories) + cat_code)[later]] = True
+        flat_later = np.zeros(len(account_ids) * len(categories), bool)
+        flat_later[(acc_code * len(categories) + cat_code)[later]] = True
+        bought_later = flat_later.reshape(p0.ever.shape)
         # categories sold before the cutoff only: a product line launched later is not a gap
         sold = np.asarray(p0.ever.any(axis=0), dtype=bool)
-        eligible = (~p0.ever & active[:, None] & sold[None, :]).reshape(-1)
-        owner = np.repeat(np.arange(len(account_ids)), len(categories))[eligible]
+        eligible = (~p0.ever[sample] & sold[None, :]).reshape(-1)
+        owner = np.repeat(sample, len(categories))[eligible]
         return (
             cand0.features[eligible],
-            bought_later[eligible].astype(int),
+            bought_later[sample].reshape(-1)[eligible].astype(int),
             owner,
             self._lapsed(p0, early),
-            bought_later.reshape(p0.ever.shape),
+            bought_later,
         )
+
+    def _split_step(self) -> int:
+        """Days between the stacked training cutoffs: about a quarter (different seasons), a
+        whole number of horizons so the backtest's cutoffs are the fit's, shifted by one."""
+        return int(self.horizon_days * max(1, round(91 / max(self.horizon_days, 1))))
+
+    def _rows_at(
+        self, arrays: tuple, early: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_adoption_rows` for the window ``(early, early + horizon]``, computed once
+        per fit (the backtest and the fit share most of their cutoffs)."""
+        cache = self._rows_cache
+        if early not in cache:
+            cache[early] = self._adoption_rows(arrays, early, early + self.horizon_days)
+        return cache[early]
 
     def _fit_adoption(self, arrays: tuple, end: int) -> OutcomeModel | None:
         """The adoption model from cutoffs whose window closes by ``end``, a quarter apart."""
         xs, ys = [], []
         for j in range(self.adoption_splits):
-            early = end - self.horizon_days - 91 * j
+            early = end - self.horizon_days - self._split_step() * j
             if not (arrays[0] <= early).any():
                 break
-            x, y, _, _, _ = self._adoption_rows(arrays, early, early + self.horizon_days)
+            x, y, _, _, _ = self._rows_at(arrays, early)
             xs.append(x)
             ys.append(y)
         if not xs:
@@ -666,7 +702,17 @@ class PeerRecommender:
         """Fit the adoption model (stacked earlier cutoffs), backtest it one horizon back
         against popularity and item co-occurrence (recall@top_n of first purchases), keep
         the better ranking, and learn the win-back rate."""
-        arrays = (day, acc_code, cat_code, amount, account_ids, categories, seg_code, segments)
+        self._rows_cache: dict[int, tuple] = {}
+        try:
+            self._learn_adoption_from(
+                (day, acc_code, cat_code, amount, account_ids, categories, seg_code, segments),
+                cutoff,
+            )
+        finally:
+            self._rows_cache = {}
+
+    def _learn_adoption_from(self, arrays: tuple, cutoff: int) -> None:
+        day = arrays[0]
         self.classifier_: OutcomeModel | None = self._fit_adoption(arrays, cutoff)
         self.win_back_rate_ = 0.0
         self.rank_method_ = LEARNT
@@ -675,7 +721,7 @@ class PeerRecommender:
         early = cutoff - self.horizon_days
         if not (day <= early).any():
             return
-        x, y, owner, lapsed0, bought_later = self._adoption_rows(arrays, early, cutoff)
+        x, y, owner, lapsed0, bought_later = self._rows_at(arrays, early)
         if lapsed0.any():
             self.win_back_rate_ = float(bought_later[lapsed0].mean())
         model_b = self._fit_adoption(arrays, early)
@@ -868,6 +914,7 @@ class PeerRecommender:
             ref_p.segments,
             cutoff,
             self.lookback_days,
+            with_account_orders=True,
         )
         emb, _ = _embedding(p, self.size_stats_)
         nbrs = np.full((len(account_ids), self.n_peers), -1, dtype=np.int64)
