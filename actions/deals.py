@@ -639,6 +639,13 @@ def metric_json(result: MetricResult) -> dict[str, Any]:
     }
 
 
+BY_REP_METRICS = frozenset(
+    {"win_rate", "acv", "cycle_length", "pipeline_value", "quota_attainment", "new_pipeline"}
+)
+"""Metrics a team's answer also gives rep by rep ("new pipeline per rep", "who is behind
+quota?"): each is one pass over the team's deals or quotas."""
+
+
 def metric_data(ctx: Context, scope: Scope, metric: str, period: Period | None) -> dict[str, Any]:
     """``compute_metric`` for the scope, reading only the frames the metric needs."""
     today, rep_ids = ctx.today, scope.rep_ids
@@ -670,6 +677,24 @@ def metric_data(ctx: Context, scope: Scope, metric: str, period: Period | None) 
     result = history.remember(("clv", period, today), compute) if history is not None else compute()
     data = metric_json(result)
     data.update({"as_of": today.isoformat(), "scope": scope_json(scope)})
+    if scope.is_team and metric in BY_REP_METRICS:
+        people = reps(ctx.engine)
+        names = rep_names(people)
+        rows = []
+        for rep_id in team_rep_ids(scope, people):
+            one = compute_metric(
+                metric, frames, today=today, period=result.period, rep_ids=[rep_id]
+            )
+            rows.append(
+                {
+                    "rep_id": rep_id,
+                    "name": names.get(rep_id, f"rep {rep_id}"),
+                    "value": json_value(one.value),
+                    "numerator": json_value(one.numerator),
+                    "denominator": json_value(one.denominator),
+                }
+            )
+        data["by_rep"] = rows
     if metric == "conversion_rate":
         table = conversion_table(
             leads, book.opportunities, period=result.period, today=today, rep_ids=rep_ids

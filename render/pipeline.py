@@ -845,18 +845,51 @@ def metric_answer(data: Data) -> Answer:
         )
         for row in (data.get("by_source") or [])
     ]
+    rep_summary, rep_lines = _metric_by_rep(data)
+    if rep_summary:
+        extra.append(rep_summary)
     text = [headline, basis, *extra]
     if source_lines:
         text += ["By source:", *source_lines]
+    if rep_lines:
+        text += ["By rep:", *rep_lines]
     text.append(f"As of {_date(data['as_of'])}.")
     blocks: list[bk.Block] = [
         bk.section(f"*{headline}*\n{basis}" + ("\n" + " ".join(extra) if extra else "")),
     ]
     if source_lines:
         blocks.append(bk.section("*By source*\n" + "\n".join(source_lines)))
+    if rep_lines:
+        blocks.append(bk.section("*By rep*\n" + "\n".join(rep_lines)))
     blocks.append(bk.context(f"{scope[:1].upper() + scope[1:]} · as of {_date(data['as_of'])}"))
     blocks.append(_buttons([("How is it computed?", WHY), *_related_metrics(data)]))
     return _finish("metric", text, blocks, data)
+
+
+def _metric_by_rep(data: Data) -> tuple[str, list[str]]:
+    """A team's metric rep by rep: a summary sentence (who is below quota) and one line per
+    rep, the weakest first for quota attainment, else the largest first (no value last)."""
+    rows = data.get("by_rep") or []
+    if not rows:
+        return "", []
+    behind_first = data["metric"] in ("quota_attainment", "cycle_length")
+    known = [r for r in rows if r["value"] is not None]
+    known.sort(key=lambda r: (r["value"] if behind_first else -r["value"], r["name"]))
+    unknown = sorted((r for r in rows if r["value"] is None), key=lambda r: r["name"])
+    lines = [f"• {r['name']}: {metric_value({**data, 'value': r['value']})}" for r in known]
+    missing = "no quota" if data["metric"] == "quota_attainment" else "no data"
+    lines += [f"• {r['name']}: {missing}" for r in unknown]
+    summary = ""
+    if data["metric"] == "quota_attainment":
+        behind = [r for r in known if r["value"] < 1.0]
+        summary = (
+            f"{len(behind)} of {fmt.plural(len(rows), 'rep')} below quota so far"
+            + (": " + ", ".join(r["name"] for r in behind[:5]) if behind else "")
+            + (f" and {len(behind) - 5} more" if len(behind) > 5 else "")
+            + "."
+            + (f" No quota for {fmt.plural(len(unknown), 'rep')}." if unknown else "")
+        )
+    return summary, lines
 
 
 def _related_metrics(data: Data) -> list[tuple[str, str]]:

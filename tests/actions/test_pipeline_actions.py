@@ -781,6 +781,46 @@ def test_metric_for_a_period_and_its_explanation(team):
     assert "won amount / won deals" in why.text and "$12k" in why.text
 
 
+@pytest.mark.parametrize("metric", ["quota_attainment", "new_pipeline"])
+def test_a_managers_metric_is_given_rep_by_rep(team, store, metric):
+    """ "Who on my team is behind quota?", "new pipeline per rep": Priya's team, each rep's
+    figure the analytics' own for that rep alone; quota says who is below it."""
+    answer = only_answer(
+        ask(
+            ActionMetric(),
+            team.reps["priya"],
+            "ask_metric",
+            [{"entity": "metric", "value": metric}],
+        )
+    )
+    frames_ = MetricFrames(opportunities=store.opportunities, targets=store.targets)
+    rows = {row["name"]: row for row in answer.data["by_rep"]}
+    assert set(rows) == {"Priya Shah", "Jordan Reyes", "Aisha Grant"}
+    for name, key in [("Jordan Reyes", "jordan"), ("Aisha Grant", "aisha")]:
+        expected = compute_metric(metric, frames_, today=TODAY, rep_ids={team.reps[key]})
+        if expected.value is None:
+            assert rows[name]["value"] is None
+        else:
+            assert rows[name]["value"] == pytest.approx(expected.value)
+    assert "By rep:" in answer.text
+    if metric == "quota_attainment":
+        behind = [r["name"] for r in rows.values() if r["value"] is not None and r["value"] < 1]
+        assert f"{len(behind)} of 3 reps below quota so far" in answer.text
+        # Priya has no quota of her own: said, not shown as 0%
+        assert rows["Priya Shah"]["value"] is None
+        assert "No quota for 1 rep." in answer.text
+    # a rep's own question has no table
+    own = only_answer(
+        ask(
+            ActionMetric(),
+            team.reps["jordan"],
+            "ask_metric",
+            [{"entity": "metric", "value": metric}],
+        )
+    )
+    assert "by_rep" not in own.data and "By rep:" not in own.text
+
+
 def test_missing_metric_asks_which_one(team):
     result = ask(ActionMetric(), team.reps["jordan"], "ask_metric")
     assert result.responses == ["utter_ask_metric"]
