@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -120,6 +119,14 @@ ORDER_LINE_CHUNK_ROWS = 500_000
 """Order lines read and converted at a time (bounds the memory of reading a whole company)."""
 
 
+def _day_number_sql(engine: Engine, column: str) -> str:
+    """SQL for a DATE column as whole days since 1970-01-01 (one integer per row is far cheaper
+    to fetch and convert than a date string or a driver date object)."""
+    if engine.dialect.name == "sqlite":
+        return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+    return f"({column} - DATE '1970-01-01')"
+
+
 def order_lines(
     engine: Engine,
     *,
@@ -130,8 +137,9 @@ def order_lines(
     """Order lines, one row per line.
 
     Columns: ``account_id``, ``order_id``, ``order_date`` (datetime64), ``product_id``,
-    ``category`` (the product's category), ``quantity`` (float), ``amount`` (float, net of
-    discount). ``start``/``end`` bound ``order_date`` inclusively.
+    ``category`` (the product's category, categorical over every product category),
+    ``quantity`` (float), ``amount`` (float, net of discount). ``start``/``end`` bound
+    ``order_date`` inclusively.
     """
     params: dict[str, Any] = {}
     where = _in_clause("l.account_id", "acc", account_ids, params)
@@ -141,37 +149,44 @@ def order_lines(
     if end is not None:
         where += " AND l.order_date <= :end"
         params["end"] = end
+    # numbers only: the category comes from the product table, the date as a day number
     sql = (
-        "SELECT l.account_id, l.order_id, l.order_date, l.product_id, p.category, l.quantity, l.amount "
-        "FROM order_line l JOIN product p ON p.id = l.product_id WHERE 1 = 1" + where
+        f"SELECT l.account_id, l.order_id, {_day_number_sql(engine, 'l.order_date')}, "
+        "l.product_id, l.quantity, l.amount FROM order_line l WHERE 1 = 1" + where
     )
-    # read and converted in chunks: the rows of a whole company as Python tuples would take
-    # several times the memory of the finished frame (10M lines: peak 4.8 GB -> about 1.5 GB)
-    parts = []
+    parts: list[np.ndarray] = []
     with engine.connect() as conn:
+        catalogue = conn.execute(text("SELECT id, category FROM product")).all()
         result = conn.execute(text(sql), params)
-        for rows in result.partitions(ORDER_LINE_CHUNK_ROWS):
-            part = pd.DataFrame.from_records(
-                [tuple(row) for row in rows], columns=ORDER_LINE_COLUMNS
-            )
-            part = _ids(
-                _dates(part, "order_date"), required=["account_id", "order_id", "product_id"]
-            )
-            part["category"] = part["category"].astype("category")
-            part["quantity"] = part["quantity"].astype("float64")
-            part["amount"] = part["amount"].astype("float64")
-            parts.append(part)
-    if not parts:
-        frame = pd.DataFrame.from_records([], columns=ORDER_LINE_COLUMNS)
-        frame = _ids(_dates(frame, "order_date"), required=["account_id", "order_id", "product_id"])
-        frame["category"] = frame["category"].astype(object)
-        frame["quantity"] = frame["quantity"].astype("float64")
-        frame["amount"] = frame["amount"].astype("float64")
-        return frame
-    category = union_categoricals([part["category"] for part in parts], sort_categories=True)
-    frame = pd.concat([part.drop(columns="category") for part in parts], ignore_index=True)
-    frame.insert(ORDER_LINE_COLUMNS.index("category"), "category", category)
-    return frame
+        # the driver's own tuples, a chunk at a time: one float array per chunk (a whole
+        # company's rows as Python objects would take gigabytes)
+        cursor = result.cursor
+        while rows := cursor.fetchmany(ORDER_LINE_CHUNK_ROWS):
+            parts.append(np.array(rows, dtype=np.float64).reshape(len(rows), 6))
+        result.close()
+    values = np.vstack(parts) if parts else np.zeros((0, 6))
+    product_ids = np.array([int(r[0]) for r in catalogue], dtype=np.int64)
+    names = np.array([str(r[1]) for r in catalogue], dtype=object)
+    categories = sorted(set(names.tolist()))
+    codes_by_product = pd.Series(
+        pd.Index(categories).get_indexer(names) if len(names) else [], index=product_ids
+    )
+    product = values[:, 3].astype(np.int64)
+    codes = codes_by_product.reindex(product).fillna(-1).to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "account_id": values[:, 0].astype(np.int64),
+            "order_id": values[:, 1].astype(np.int64),
+            "order_date": values[:, 2].astype(np.int64).astype("datetime64[D]").astype(
+                "datetime64[ns]"
+            ),
+            "product_id": product,
+            "category": pd.Categorical.from_codes(codes, categories=categories),
+            "quantity": values[:, 4],
+            "amount": values[:, 5],
+        },
+        columns=ORDER_LINE_COLUMNS,
+    )
 
 
 def accounts(

@@ -24,7 +24,6 @@ from store import frames, insights
 HEALTH_CSV_COLUMNS = [
     "account_id", "external_id", "name", "owner", "status", "score", "revenue_at_risk", "reason",
 ]  # fmt: skip
-LOAD_CHUNK_ACCOUNTS = 5_000
 PITCH_CSV_COLUMNS = [
     "account_id", "external_id", "rank", "category", "product", "expected_value", "reason",
 ]  # fmt: skip
@@ -47,21 +46,12 @@ class ScoreOutcome:
 def load_order_lines(
     engine: Engine, as_of: dt.date, accounts: pd.DataFrame, products: pd.DataFrame
 ) -> pd.DataFrame:
-    """All order lines up to ``as_of`` (store.frames columns), read a few thousand accounts at a
-    time so the driver's row tuples never hold the whole history at once (ten million lines
-    as one fetch cost gigabytes)."""
+    """All order lines up to ``as_of`` (store.frames columns), streamed from the store a chunk
+    at a time (``frames.order_lines``), with the category over every product category."""
     categories = sorted(products["category"].dropna().astype(str).unique())
-    ids = accounts["account_id"].to_numpy()
-    chunks = []
-    for start in range(0, len(ids), LOAD_CHUNK_ACCOUNTS):
-        chunk = frames.order_lines(
-            engine, account_ids=ids[start : start + LOAD_CHUNK_ACCOUNTS].tolist(), end=as_of
-        )
-        chunk["category"] = pd.Categorical(chunk["category"].astype(object), categories=categories)
-        chunks.append(chunk)
-    if not chunks:
-        return frames.order_lines(engine, end=as_of)
-    return pd.concat(chunks, ignore_index=True)
+    lines = frames.order_lines(engine, end=as_of)
+    lines["category"] = lines["category"].cat.set_categories(categories)
+    return lines
 
 
 MODEL_FILES = {"health": "health-model.pkl", "pitch": "pitch-model.pkl"}
