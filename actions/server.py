@@ -13,6 +13,7 @@ It takes the arguments of ``python -m rasa_sdk`` and serves the same way (rasa-s
 from __future__ import annotations
 
 import argparse
+import hmac
 import logging
 import os
 import sys
@@ -23,7 +24,8 @@ from rasa_sdk import utils
 from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
 from rasa_sdk.endpoint import create_app_for_serve, create_argument_parser, create_ssl_config
 from rasa_sdk.executor import ActionExecutor
-from sanic import Sanic
+from sanic import HTTPResponse, Request, Sanic
+from sanic.response import json as json_response
 from sanic.worker.loader import AppLoader
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +33,7 @@ from actions import data
 from actions.base import today_for
 from actions.settings import get_settings
 from store.db import StoreUnavailableError, cached_engine
+from store.identity import ACTION_ENDPOINT_PURPOSE, internal_token
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +47,30 @@ async def start_warm_up(app: Sanic, *_: Any) -> None:
         log.warning("could not start preparing the company data: %s", exc)
 
 
+def only_rasa(token: str) -> Any:
+    """Request middleware: a call to ``/webhook`` must carry ``?token=<token>`` (Rasa's
+    ``action_endpoint.token``, which ``salesbot serve`` writes into Rasa's endpoints from
+    the same identity secret); anything else gets 401 before any action runs."""
+
+    async def check(request: Request) -> HTTPResponse | None:
+        if not request.path.rstrip("/").endswith("/webhook"):
+            return None
+        given = request.args.get("token") or ""
+        if hmac.compare_digest(str(given), token):
+            return None
+        log.warning("refused an action call without Rasa's token from %s", request.ip)
+        return json_response({"error": "this endpoint only answers Rasa"}, status=401)
+
+    return check
+
+
 def create_app(action_executor: ActionExecutor, **options: Any) -> Sanic:
-    """rasa-sdk's app (``create_app_for_serve``) with :func:`start_warm_up` after start."""
+    """rasa-sdk's app (``create_app_for_serve``) with :func:`start_warm_up` after start and
+    :func:`only_rasa` in front of the webhook."""
     app = create_app_for_serve(action_executor, **options)
     app.register_listener(start_warm_up, "after_server_start")
+    secret = get_settings().secret()
+    app.register_middleware(only_rasa(internal_token(secret, ACTION_ENDPOINT_PURPOSE)), "request")
     return app
 
 

@@ -5,11 +5,32 @@ lock store on Redis so several Rasa replicas share conversations."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import yaml
+
+from store.identity import ACTION_ENDPOINT_PURPOSE, RASA_API_PURPOSE, internal_token
+
+
+@dataclass(frozen=True)
+class InternalTokens:
+    """Credentials between our own processes, derived from the install's identity secret:
+    ``rasa_api`` guards Rasa's HTTP API (``rasa run --auth-token``: trackers, status),
+    ``action_endpoint`` is what Rasa must present to the action server (which derives the
+    same value from the same secret)."""
+
+    rasa_api: str
+    action_endpoint: str
+
+    @classmethod
+    def derive(cls, secret: str) -> InternalTokens:
+        return cls(
+            rasa_api=internal_token(secret, RASA_API_PURPOSE),
+            action_endpoint=internal_token(secret, ACTION_ENDPOINT_PURPOSE),
+        )
 
 
 def endpoints_config(
@@ -18,16 +39,20 @@ def endpoints_config(
     tracker_store_url: str | None = None,
     lock_store_url: str | None = None,
     tracker_file: Path | None = None,
+    action_token: str | None = None,
 ) -> dict[str, Any]:
     """Rasa 3.6 endpoint configuration as a dict (see rasa.com/docs/rasa/3.x/tracker-stores).
 
     Without ``tracker_store_url``, conversations go to the SQLite file ``tracker_file`` when
-    given (Rasa's own SQL tracker store), else stay in Rasa's memory."""
+    given (Rasa's own SQL tracker store), else stay in Rasa's memory. With ``action_token``
+    Rasa calls the action server with ``?token=<action_token>``."""
     config: dict[str, Any] = {
         "action_endpoint": {"url": action_server_url.rstrip("/") + "/webhook"}
     }
     if action_server_url.rstrip("/").endswith("/webhook"):
         config["action_endpoint"]["url"] = action_server_url.rstrip("/")
+    if action_token:
+        config["action_endpoint"]["token"] = action_token
     if tracker_store_url:
         url = urlparse(tracker_store_url)
         if url.scheme not in ("postgres", "postgresql", "postgresql+psycopg2"):

@@ -120,3 +120,15 @@ def load_or_create_secret(path: Path) -> str:
     tmp.chmod(0o600)
     tmp.replace(path)
     return value
+
+
+RASA_API_PURPOSE = "rasa-http-api"
+ACTION_ENDPOINT_PURPOSE = "rasa-action-endpoint"
+
+
+def internal_token(secret: str, purpose: str) -> str:
+    """A credential between our own processes, derived from the identity secret so that every
+    process of one install agrees on it without another secret to distribute: Rasa's HTTP
+    API token (``RASA_API_PURPOSE``) and what Rasa presents to the action server
+    (``ACTION_ENDPOINT_PURPOSE``)."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()[:40]

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from bot.cli.serve import current_model
-from bot.rasa_endpoints import write_endpoints
+from bot.rasa_endpoints import InternalTokens, write_endpoints
 from bot.rasa_project import rasa_child_environment
 from bot.settings import Settings
 from bot.supervisor import Child, ChildSpec, is_healthy
@@ -26,6 +26,8 @@ from store.db import make_engine
 from store.migrate import upgrade
 
 SECRET = "integration-test-identity-secret"
+TOKENS = InternalTokens.derive(SECRET)
+"""What ``salesbot serve`` derives from the secret: Rasa's API token, the action endpoint's."""
 
 
 class StackError(RuntimeError):
@@ -125,7 +127,11 @@ def start_stack(
     action_port, rasa_port, bot_port = free_port(), free_port(), free_port()
     action_url = f"http://127.0.0.1:{action_port}"
     rasa_url = f"http://127.0.0.1:{rasa_port}"
-    endpoints = write_endpoints(home / "rasa" / "endpoints.yml", action_server_url=action_url)
+    endpoints = write_endpoints(
+        home / "rasa" / "endpoints.yml",
+        action_server_url=action_url,
+        action_token=TOKENS.action_endpoint,
+    )
     credentials = home / "rasa" / "credentials.yml"
     credentials.write_text("rest:\n", encoding="utf-8")
     env = {
@@ -178,8 +184,10 @@ def start_stack(
                 str(endpoints),
                 "--credentials",
                 str(credentials),
+                "--auth-token",
+                TOKENS.rasa_api,
             ],
-            health_url=f"{rasa_url}/status",
+            health_url=f"{rasa_url}/status?token={TOKENS.rasa_api}",
             env={**env, **rasa_child_environment()},
         ),
         ChildSpec(

@@ -11,7 +11,7 @@ import typer
 
 from bot import rasa_project
 from bot.cli.common import fail, store_engine
-from bot.rasa_endpoints import write_endpoints
+from bot.rasa_endpoints import InternalTokens, write_endpoints
 from bot.runtime import identity_secret
 from bot.settings import Settings, get_settings
 from bot.supervisor import ChildSpec, Supervisor, is_healthy
@@ -37,12 +37,15 @@ def current_model(settings: Settings) -> Path | None:
     return info.path if info is not None and info.path.exists() else None
 
 
-def rasa_config_files(settings: Settings, *, action_url: str) -> tuple[Path, Path]:
+def rasa_config_files(
+    settings: Settings, *, action_url: str, action_token: str | None = None
+) -> tuple[Path, Path]:
     """Write the endpoints and credentials Rasa runs with into ``<home>/rasa/``."""
     folder = Path(settings.home).resolve() / "rasa"
     endpoints = write_endpoints(
         folder / "endpoints.yml",
         action_server_url=action_url,
+        action_token=action_token,
         tracker_store_url=settings.rasa_tracker_store_url,
         lock_store_url=settings.rasa_lock_store_url,
         tracker_file=folder / "tracker.db",
@@ -53,8 +56,9 @@ def rasa_config_files(settings: Settings, *, action_url: str) -> tuple[Path, Pat
 
 
 LOOPBACK = "127.0.0.1"
-"""Where Rasa and the action server listen: only the bot is reached from outside (Rasa's
-HTTP API has no authentication and reads conversations), whatever ``SALESBOT_HOST`` says."""
+"""Where Rasa and the action server listen: only the bot is reached from outside, whatever
+``SALESBOT_HOST`` says. On loopback too, Rasa's HTTP API needs its token and the action
+server only answers Rasa (see :class:`bot.rasa_endpoints.InternalTokens`)."""
 
 
 def child_specs(settings: Settings, *, model: Path, secret: str) -> list[ChildSpec]:
@@ -68,7 +72,10 @@ def child_specs(settings: Settings, *, model: Path, secret: str) -> list[ChildSp
     }
     if settings.database_url:
         common_env["DATABASE_URL"] = settings.database_url
-    endpoints, credentials = rasa_config_files(settings, action_url=f"http://{host}:{action_port}")
+    tokens = InternalTokens.derive(secret)
+    endpoints, credentials = rasa_config_files(
+        settings, action_url=f"http://{host}:{action_port}", action_token=tokens.action_endpoint
+    )
     return [
         ChildSpec(
             name="actions",
@@ -93,8 +100,11 @@ def child_specs(settings: Settings, *, model: Path, secret: str) -> list[ChildSp
                 str(endpoints),
                 "--credentials",
                 str(credentials),
+                # Rasa's HTTP API reads and writes every conversation: only our processes
+                "--auth-token",
+                tokens.rasa_api,
             ],
-            health_url=f"http://{host}:{rasa_port}/status",
+            health_url=f"http://{host}:{rasa_port}/status?token={tokens.rasa_api}",
             env={**common_env, **rasa_project.rasa_child_environment()},
             start_timeout=180,
         ),
@@ -137,13 +147,14 @@ def status() -> None:
     settings = get_settings()
     checks = {
         "actions": f"http://{LOOPBACK}:{_port(settings.action_server_url, 5055)}/health",
-        "rasa": f"http://{LOOPBACK}:{_port(settings.rasa_url, 5005)}/status",
+        "rasa": f"http://{LOOPBACK}:{_port(settings.rasa_url, 5005)}/status?token="
+        + InternalTokens.derive(identity_secret(settings)).rasa_api,
         "bot": f"http://{settings.host}:{settings.bot_port}/healthz",
     }
     down = []
     for name, url in checks.items():
         up = is_healthy(url)
-        typer.echo(f"{name:8} {'up' if up else 'down':5} {url}")
+        typer.echo(f"{name:8} {'up' if up else 'down':5} {url.split('?')[0]}")
         if not up:
             down.append(name)
     raise typer.Exit(1 if down else 0)

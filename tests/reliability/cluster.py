@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 
 from bot import messages
 from bot.cli.serve import current_model
-from bot.rasa_endpoints import write_endpoints
+from bot.rasa_endpoints import InternalTokens, write_endpoints
 from bot.rasa_project import pythonpath_with_source_root, rasa_child_environment
 from bot.settings import Settings
 from bot.supervisor import Child, ChildSpec, is_healthy
@@ -54,6 +54,7 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_LOCKS = "redis://127.0.0.1:6379/5"
 IDENTITY_SECRET = "cluster-identity-secret"
+TOKENS = InternalTokens.derive(IDENTITY_SECRET)
 BOT_TOKEN = "xoxb-cluster-bot-token"
 SIGNING_SECRET = "cluster-signing-secret"
 START_TIMEOUT = float(os.environ.get("SALESBOT_TEST_STACK_TIMEOUT", "400"))
@@ -242,7 +243,7 @@ class Replica:
     def healthy(self) -> dict[str, bool]:
         return {
             "actions": is_healthy(self.actions_url + "/health"),
-            "rasa": is_healthy(self.rasa_url + "/status"),
+            "rasa": is_healthy(f"{self.rasa_url}/status?token={TOKENS.rasa_api}"),
             "bot": is_healthy(self.bot_url + "/healthz"),
         }
 
@@ -500,6 +501,7 @@ def start_cluster(
             action_server_url=url["actions_b"],
             tracker_store_url=tracker_url,
             lock_store_url=REDIS_LOCKS,
+            action_token=TOKENS.action_endpoint,
         )
         credentials = home_b / "rasa" / "credentials.yml"
         credentials.write_text("rest:\n", encoding="utf-8")
@@ -517,8 +519,9 @@ def start_cluster(
                 argv=[
                     str(rasa_bin), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(ports["rasa_b"]),
                     "-m", str(model), "--endpoints", str(endpoints), "--credentials", str(credentials),
+                    "--auth-token", TOKENS.rasa_api,
                 ],
-                health_url=url["rasa_b"] + "/status",
+                health_url=f"{url['rasa_b']}/status?token={TOKENS.rasa_api}",
                 env={**env_b, **rasa_child_environment()},
             ),
             ChildSpec(

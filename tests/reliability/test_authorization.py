@@ -61,6 +61,7 @@ from tests.reliability.leaks import (
     leaks,
     variables_of,
 )
+from tests.stack import TOKENS
 
 # ------------------------------------------------------------------------ the cases
 
@@ -550,16 +551,33 @@ def test_the_action_server_webhook_refuses_requests_without_a_valid_identity(sta
         "expired": signed(issued_at=time.time() - 3600),
     }
     url = stack.action_server_url + "/webhook"
+    rasa_only = {"token": TOKENS.action_endpoint}
+    # without Rasa's token nobody gets past the door, however good the identity
+    for params in ({}, {"token": "guessed"}):
+        refused = httpx.post(
+            url,
+            params=params,
+            json=webhook_body("action_slipping_accounts", sender, signed()),
+            timeout=60,
+        )
+        assert refused.status_code == 401, params
+        assert "custom" not in refused.text
     for name, metadata in faults.items():
         response = httpx.post(
-            url, json=webhook_body("action_slipping_accounts", sender, metadata), timeout=60
+            url,
+            params=rasa_only,
+            json=webhook_body("action_slipping_accounts", sender, metadata),
+            timeout=60,
         )
         assert response.status_code == 200, (name, response.text)
         body = response.json()
         assert [r.get("response") for r in body["responses"]] == ["utter_identity_refused"], name
         assert body["events"] == [], name
     valid = httpx.post(
-        url, json=webhook_body("action_slipping_accounts", sender, signed()), timeout=60
+        url,
+        params=rasa_only,
+        json=webhook_body("action_slipping_accounts", sender, signed()),
+        timeout=60,
     )
     [answer] = [r for r in valid.json()["responses"] if r.get("custom")]
     assert answer["custom"]["kind"] == "slipping"
@@ -581,6 +599,24 @@ def test_rasa_called_without_the_bot_gives_no_data(stack):
     replies = response.json()
     assert replies and not [r for r in replies if r.get("custom")]
     assert all("couldn't verify who is asking" in r.get("text", "") for r in replies), replies
+
+
+@pytest.mark.rasa
+@pytest.mark.xdist_group("stack")
+def test_rasas_api_and_the_trackers_in_it_need_rasas_token(stack):
+    """A conversation's tracker holds the signed identity of its last message: only our own
+    processes, holding Rasa's API token, may read it."""
+    sender = f"slack:U{uuid.uuid4().hex[:8].upper()}"
+    httpx.post(
+        stack.rasa_url + "/webhooks/rest/webhook",
+        json={"sender": sender, "message": "hello"},
+        timeout=60,
+    ).raise_for_status()
+    tracker = f"{stack.rasa_url}/conversations/{sender}/tracker"
+    for params in ({}, {"token": "guessed"}):
+        assert httpx.get(tracker, params=params, timeout=60).status_code == 401
+        assert httpx.get(stack.rasa_url + "/status", params=params, timeout=60).status_code == 401
+    assert httpx.get(tracker, params={"token": TOKENS.rasa_api}, timeout=60).status_code == 200
 
 
 def salesbot_ask(stack, email: str, text: str) -> list[dict[str, Any]]:

@@ -51,6 +51,7 @@ from tests.slack.harness import (
     running_bot,
 )
 from tests.slack.test_buttons import alert_message, element
+from tests.stack import TOKENS
 
 NASTY_NAMES = [
     "Robert'); DROP TABLE account;--",
@@ -222,7 +223,7 @@ def stack_health(stack) -> dict[str, int]:
         name: httpx.get(url, timeout=10).status_code
         for name, url in {
             "bot": f"http://127.0.0.1:{stack.bot_port}/healthz",
-            "rasa": stack.rasa_url + "/status",
+            "rasa": f"{stack.rasa_url}/status?token={TOKENS.rasa_api}",
             "actions": stack.action_server_url + "/health",
         }.items()
     }

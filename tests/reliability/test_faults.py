@@ -43,6 +43,7 @@ from store.models import Activity, DigestSubscription, Rep
 from tests.actions.harness import run_action, tracker_for
 from tests.reliability.cluster import (
     SIGNING_SECRET,
+    TOKENS,
     Cluster,
     Reply,
     assert_answered,
@@ -221,6 +222,7 @@ def test_a_crashed_rasa_is_restarted_and_the_conversation_resumes_where_it_was(c
     d, a, b = cluster.driver, cluster.a, cluster.b
     restart = httpx.post(
         f"{a.rasa_url}/conversations/slack:{JORDAN}/tracker/events",
+        params={"token": TOKENS.rasa_api},
         json={"event": "restart"},
         timeout=30,
     )  # a fresh conversation: other tests on the shared cluster left an account in context

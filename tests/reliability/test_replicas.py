@@ -25,7 +25,7 @@ from bot import messages
 from store import digests
 from store.demo import DEMO_MANAGER_EMAIL
 from store.models import DigestSubscription, ProcessedSlackEvent, Rep
-from tests.reliability.cluster import Cluster, Reply, assert_answered
+from tests.reliability.cluster import TOKENS, Cluster, Reply, assert_answered
 
 pytestmark = [
     pytest.mark.rasa,
@@ -75,7 +75,9 @@ def pitch_of(reply: Reply) -> str:
 
 def tracker_events(rasa_url: str, sender: str) -> list[dict[str, Any]]:
     """The conversation as a Rasa server reads it from the tracker store."""
-    response = httpx.get(f"{rasa_url}/conversations/{sender}/tracker", timeout=30)
+    response = httpx.get(
+        f"{rasa_url}/conversations/{sender}/tracker", params={"token": TOKENS.rasa_api}, timeout=30
+    )
     response.raise_for_status()
     events: list[dict[str, Any]] = response.json()["events"]
     return events
@@ -85,6 +87,7 @@ def test_a_conversation_alternating_between_replicas_keeps_its_context(cluster):
     d, a, b = cluster.driver, cluster.a, cluster.b
     restart = httpx.post(
         f"{a.rasa_url}/conversations/slack:{JORDAN}/tracker/events",
+        params={"token": TOKENS.rasa_api},
         json={"event": "restart"},
         timeout=30,
     )  # a fresh conversation: earlier tests left an account in context
