@@ -177,9 +177,10 @@ def order_lines(
         {
             "account_id": values[:, 0].astype(np.int64),
             "order_id": values[:, 1].astype(np.int64),
-            "order_date": values[:, 2].astype(np.int64).astype("datetime64[D]").astype(
-                "datetime64[ns]"
-            ),
+            "order_date": values[:, 2]
+            .astype(np.int64)
+            .astype("datetime64[D]")
+            .astype("datetime64[ns]"),
             "product_id": product,
             "category": pd.Categorical.from_codes(codes, categories=categories),
             "quantity": values[:, 4],

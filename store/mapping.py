@@ -40,6 +40,8 @@ names are matched exactly, then ignoring case, spaces and hyphens).
         key: order_id            # column of orders.csv (default: same as match)
         add: [customer_id, order_date]      # or {lookup column: new column name}
         required: true           # every non-empty match value must be found (default)
+        repeated: first          # several rows per key: take the first (default: an error)
+        order_by: group_id       # ... first by this column (numbers as numbers), not file order
 
 Kind options (read by ``store.importer``): ``assign_owners: from_orders`` (accounts and
 orders), ``derive_stage_history``, ``won_stages``, ``lost_stages`` (opportunities).
@@ -220,6 +222,15 @@ class Lookup(BaseModel):
         description="lookup columns to add; a dict renames them (lookup column -> new name)"
     )
     required: bool = True
+    repeated: Literal["error", "first"] = Field(
+        default="error",
+        description="several rows with one key: an error (default), or take the first one",
+    )
+    order_by: str | None = Field(
+        default=None,
+        description="with repeated: first, the lookup column whose smallest value wins "
+        "(compared as numbers when every value is one); default: the file's order",
+    )
     encoding: str | None = None
     delimiter: str | None = None
 
@@ -1841,10 +1852,25 @@ def _join(
             )
     keys = per_unique(other.columns[lookup.key_column], _clean_text)
     present = ~pd.isna(keys)
-    repeated = pd.Series(keys, dtype=object).duplicated(keep="first").to_numpy() & present
+    order = np.arange(len(keys))
+    if lookup.order_by is not None:
+        if lookup.order_by not in other.columns:
+            raise MappingError(
+                f"lookup {lookup.file}: it has no column {lookup.order_by!r} to order by"
+                + _suggest(lookup.order_by, other.header)
+            )
+        by = pd.Series(per_unique(other.columns[lookup.order_by], _clean_text), dtype=object)
+        numbers = pd.to_numeric(by, errors="coerce")
+        rank = numbers if numbers.notna().sum() == by.notna().sum() else by.astype(str)
+        ranks = rank.rank(method="first").fillna(len(keys) + 1).to_numpy()
+        order = np.lexsort((np.arange(len(keys)), ranks))
+    in_order = pd.Series(keys[order], dtype=object).duplicated(keep="first").to_numpy()
+    repeated = np.zeros(len(keys), bool)
+    repeated[order] = in_order
+    repeated &= present
     first = present & ~repeated
     first_rows = np.flatnonzero(first)
-    if repeated.any():
+    if repeated.any() and lookup.repeated == "error":
         first_line = dict(zip(keys[first].tolist(), other.lines[first].tolist(), strict=True))
         log.add_rows(
             other.name,

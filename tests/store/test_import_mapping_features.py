@@ -237,6 +237,45 @@ def test_lookups_are_found_next_to_the_mapping_file(sqlite_engine, tmp_path) -> 
     ]
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"repeated": "first"}, [("C1", "10"), ("C2", "9")]),  # the file's order
+        ({"repeated": "first", "order_by": "group"}, [("C1", "2"), ("C2", "9")]),  # 2 < 10
+    ],
+    ids=["file-order", "order-by-number"],
+)
+def test_a_lookup_with_several_rows_per_key_takes_the_first(
+    sqlite_engine, tmp_path, options, expected
+) -> None:
+    """An item in several groups (Wide World Importers' stock item -> stock groups): one
+    category each, chosen the way the mapping says."""
+    write(tmp_path / "groups.csv", "id,group", ["C1,10", "C1,2", "C2,9", "C1,11"])
+    accounts = write(tmp_path / "customers.csv", "id,name", ["C1,Acme", "C2,Globex"])
+    mapping = {
+        "columns": {"id": "external_id", "group": "segment"},
+        "lookups": [{"file": "groups.csv", "match": "id", "add": ["group"], **options}],
+    }
+    (tmp_path / "accounts.yml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    import_file(sqlite_engine, "accounts", accounts, tmp_path / "accounts.yml", today=TODAY)
+    assert rows_of(sqlite_engine, "SELECT external_id, segment FROM account ORDER BY 1") == expected
+
+
+def test_a_lookup_with_a_repeated_key_is_an_error_unless_the_mapping_says_which_row(
+    sqlite_engine, tmp_path
+) -> None:
+    write(tmp_path / "groups.csv", "id,group", ["C1,10", "C1,2"])
+    accounts = write(tmp_path / "customers.csv", "id,name", ["C1,Acme"])
+    mapping = {
+        "columns": {"id": "external_id", "group": "segment"},
+        "lookups": [{"file": "groups.csv", "match": "id", "add": ["group"]}],
+    }
+    (tmp_path / "accounts.yml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    with pytest.raises(ImportValidationError, match="appears again"):
+        import_file(sqlite_engine, "accounts", accounts, tmp_path / "accounts.yml", today=TODAY)
+    assert rows_of(sqlite_engine, "SELECT COUNT(*) FROM account") == [(0,)]
+
+
 def test_a_gzip_file_imports_and_errors_name_it(sqlite_engine, tmp_path) -> None:
     path = tmp_path / "accounts.csv.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:

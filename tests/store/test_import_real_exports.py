@@ -105,3 +105,13 @@ def test_wide_world_importers_totals_match_the_raw_files(sqlite_engine, tmp_path
     assert total == pytest.approx(amount.sum())
     assert buyers == merged["CustomerID"].nunique()
     assert report.tables["sales_order"].created == WWI_ORDERS
+    # a stock item's category: the name of its lowest-numbered stock group
+    groups = pd.read_csv(folder / "stock_item_stock_groups.csv")
+    names = pd.read_csv(folder / "stock_groups.csv")
+    first = (
+        groups.sort_values(["StockItemID", "StockGroupID"])
+        .drop_duplicates("StockItemID")
+        .merge(names, on="StockGroupID")
+    )
+    expected = sorted(zip(first["StockItemID"].astype(str), first["StockGroupName"], strict=True))
+    assert sorted(query(sqlite_engine, "SELECT external_id, category FROM product")) == expected
