@@ -194,6 +194,67 @@ def product_level(data: Dataset) -> Dataset:
     return Dataset(f"{data.name} (products)", lines, data.accounts, data.planted, data.note)
 
 
+IMPORTS = {
+    # data set -> (folder, [(kind, file)] in import order); mapping files: mappings/<name>/
+    "northwind": (
+        SAMPLES / "northwind",
+        [("reps", "employees.csv"), ("accounts", "customers.csv"),
+         ("products", "products.csv"), ("orders", "order_details.csv")],
+    ),
+    "classicmodels": (
+        SHARED / "classicmodels",
+        [("reps", "employees.csv"), ("accounts", "customers.csv"),
+         ("products", "products.csv"), ("orders", "orderdetails.csv")],
+    ),
+    "wwi": (
+        SHARED / "wwi",
+        [("accounts", "customers.csv"), ("products", "stock_items.csv"),
+         ("orders", "order_lines.csv.gz")],
+    ),
+}  # fmt: skip
+
+
+def load_imported(name: str) -> Dataset:
+    """The export as ``salesbot import`` stores it, with the mapping files shipped in
+    ``mappings/<name>/`` (into a throwaway SQLite store), read back with ``store.frames``: what
+    the product itself would score."""
+    import datetime as dt
+    import tempfile
+
+    from store import frames
+    from store.db import make_engine
+    from store.importer import import_file
+    from store.migrate import upgrade
+
+    folder, steps = IMPORTS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'salesbot.db'}")
+        try:
+            upgrade(engine)
+            for kind, file in steps:
+                import_file(
+                    engine,
+                    kind,
+                    folder / file,
+                    ROOT / "mappings" / name / f"{kind}.yml",
+                    today=dt.date.today(),
+                )
+            lines = frames.order_lines(engine)
+            accounts = frames.accounts(engine)
+        finally:
+            engine.dispose()
+    lines["account_id"] = lines["account_id"].astype(str)
+    lines["category"] = lines["category"].astype(str)
+    accounts = pd.DataFrame(
+        {
+            "account_id": accounts["account_id"].astype(str),
+            "name": accounts["name"],
+            "segment": accounts["segment"],
+        }
+    )
+    return Dataset(f"{name} (imported)", lines[LINE_COLUMNS], accounts)
+
+
 LOADERS = {
     "northwind": load_northwind,
     "cdnow": load_cdnow,
@@ -206,3 +267,4 @@ LOADERS |= {
     "classicmodels-products": lambda: product_level(load_classicmodels()),
     "wwi-products": lambda: product_level(load_wwi()),
 }
+LOADERS |= {f"{name}-imported": (lambda n=name: load_imported(n)) for name in IMPORTS}
