@@ -8,7 +8,9 @@ BIN := $(VENV)/bin
 setup:  ## create .venv and .venv-rasa, migrate the store, train the Rasa model when its data changed
 	@bash scripts/setup.sh
 
-demo: setup  ## demo data on SQLite, batch scoring, then a chat with the assistant as a demo rep
+demo:  ## demo data on SQLite, batch scoring, then a chat with the assistant as a demo rep
+	@# setup without training: the demo trains once, after its data is in the store
+	@SALESBOT_SETUP_TRAIN=0 bash scripts/setup.sh
 	@bash scripts/demo.sh
 
 test: setup  ## every test: lint, types, import rules, unit, store on SQLite and PostgreSQL, integration
