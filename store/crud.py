@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz, process, utils
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -436,16 +436,74 @@ def snoozed_account_ids(
 # --------------------------------------------------------------------- slack events
 
 
-def claim_slack_event(session: Session, *, event_id: str, claimed_by: str) -> bool:
-    """Record that ``event_id`` is being answered. Returns False when someone already
-    claimed it (a Slack retry, or another replica): the caller must not answer again."""
+def claim_slack_event(
+    session: Session,
+    *,
+    event_id: str,
+    claimed_by: str,
+    payload: str | None = None,
+    received_at: dt.datetime | None = None,
+) -> bool:
+    """Record that ``event_id`` is being answered, keeping the question's ``payload`` until it
+    is (see :func:`mark_slack_event_answered`). Returns False when someone already claimed it
+    (a Slack retry, or another replica): the caller must not answer again."""
+    row = ProcessedSlackEvent(event_id=event_id, claimed_by=claimed_by, payload=payload)
+    if received_at is not None:
+        row.received_at = received_at
     try:
         with session.begin_nested():
-            session.add(ProcessedSlackEvent(event_id=event_id, claimed_by=claimed_by))
+            session.add(row)
             session.flush()
     except IntegrityError:
         return False
     return True
+
+
+def mark_slack_event_answered(session: Session, *, event_id: str, at: dt.datetime) -> None:
+    """The event was answered (or the user told why not): its payload is no longer kept."""
+    row = session.get(ProcessedSlackEvent, event_id)
+    if row is not None and row.answered_at is None:
+        row.answered_at = at
+        row.payload = None
+        session.add(row)
+        session.flush()
+
+
+def unanswered_slack_events(
+    session: Session, *, claimed_before: dt.datetime, claimed_after: dt.datetime, attempts: int
+) -> list[ProcessedSlackEvent]:
+    """Claimed questions still unanswered, claimed between the two times, tried fewer than
+    ``attempts`` times: their bot died after the ack."""
+    return list(
+        session.exec(
+            select(ProcessedSlackEvent)
+            .where(
+                col(ProcessedSlackEvent.answered_at).is_(None),
+                col(ProcessedSlackEvent.payload).is_not(None),
+                col(ProcessedSlackEvent.received_at) < claimed_before,
+                col(ProcessedSlackEvent.received_at) > claimed_after,
+                col(ProcessedSlackEvent.attempts) < attempts,
+            )
+            .order_by(col(ProcessedSlackEvent.received_at))
+        ).all()
+    )
+
+
+def reclaim_slack_event(
+    session: Session, *, event_id: str, claimed_by: str, seen_attempts: int
+) -> bool:
+    """Take over an unanswered event, counting the attempt; False when another process took
+    it first (compare-and-set on the attempt count)."""
+    result = session.connection().execute(
+        update(ProcessedSlackEvent)
+        .where(
+            col(ProcessedSlackEvent.event_id) == event_id,
+            col(ProcessedSlackEvent.attempts) == seen_attempts,
+            col(ProcessedSlackEvent.answered_at).is_(None),
+        )
+        .values(claimed_by=claimed_by, attempts=seen_attempts + 1)
+    )
+    return bool(result.rowcount)
 
 
 def forget_slack_events(session: Session, *, older_than: dt.datetime) -> int:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import field_validator
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -565,12 +565,17 @@ class DigestSent(SQLModel, table=True):
 
 
 class ProcessedSlackEvent(SQLModel, table=True):
-    """Slack event ids already answered; Slack retries are dropped against it."""
+    """Slack event ids claimed for an answer; Slack retries are dropped against it. A
+    question's payload is kept until it is answered, so that one acked by a bot that died
+    before answering is picked up again (once)."""
 
     __tablename__ = "processed_slack_event"
     event_id: str = Field(primary_key=True, max_length=128)
     received_at: dt.datetime = Field(default_factory=utcnow, index=True)
     claimed_by: str | None = Field(default=None, max_length=128)
+    payload: str | None = Field(default=None, sa_type=Text)
+    answered_at: dt.datetime | None = None
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class JobClaim(SQLModel, table=True):

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import importlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import Any
@@ -22,6 +23,7 @@ from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,7 +31,13 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import errors, middleware
 from bot.slack.client import make_web_client
-from bot.slack.edge import WORKING_AFTER_SECONDS, SlackEdge, utc_now
+from bot.slack.edge import (
+    CONTEXT_KEY,
+    EVENT_ID_KEY,
+    WORKING_AFTER_SECONDS,
+    SlackEdge,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +127,7 @@ def create_slack_app(
         logger=logger,
     )
     edge = SlackEdge(runtime=runtime, clock=clock, working_after_seconds=working_after_seconds)
+    EDGES[app] = edge
     middleware.register(app, edge)
     errors.register(app)
     for name in LISTENER_MODULES:
@@ -127,10 +136,43 @@ def create_slack_app(
     return app
 
 
-async def ignore_other_messages() -> None:
+async def ignore_other_messages(context: AsyncBoltContext) -> None:
     """Message events no listener answers (edits, deletions, the bot's own posts) are
     acknowledged and left alone: without a listener bolt would answer 404 and Slack would
-    send them again. Registered after every module in ``LISTENER_MODULES``."""
+    send them again. Registered after every module in ``LISTENER_MODULES``. Nothing to
+    answer, so nothing to pick up after a restart either."""
+    edge = context.get(CONTEXT_KEY)
+    if isinstance(edge, SlackEdge):
+        await edge.mark_answered(context.get(EVENT_ID_KEY))
+
+
+EDGES: weakref.WeakKeyDictionary[AsyncApp, SlackEdge] = weakref.WeakKeyDictionary()
+"""The edge each bolt app made by :func:`create_slack_app` hands its listeners."""
+RECOVER_EVERY_SECONDS = 60.0
+
+
+def recover_acked_questions(slack_app: AsyncApp) -> Callable[[web.Application], Any]:
+    """A background job of the bot's web app: at start-up and then every minute, answer the
+    Slack questions some bot acked and died on (see :meth:`SlackEdge.recover_unanswered`)."""
+
+    async def job(_app: web.Application) -> AsyncIterator[None]:
+        edge = EDGES.get(slack_app)
+
+        async def loop() -> None:
+            while edge is not None:
+                try:
+                    await edge.recover_unanswered(slack_app)
+                except Exception:  # never let one bad pass stop the job
+                    log.exception("picking up unanswered Slack questions failed")
+                await asyncio.sleep(RECOVER_EVERY_SECONDS)
+
+        task = asyncio.create_task(loop(), name="slack-recover-acked-questions")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return job
 
 
 def _http_handler(slack_app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Any]:
@@ -168,6 +210,7 @@ def setup_slack(
     """Serve Slack from the bot's web app in ``mode``; returns the bolt app."""
     slack_app = slack_app or create_slack_app(runtime)
     web_app[SLACK_APP] = slack_app
+    web_app.cleanup_ctx.append(recover_acked_questions(slack_app))
     if mode is SlackMode.http:
         signing_secret = secret_value(runtime.settings.slack_signing_secret)
         if signing_secret is None:

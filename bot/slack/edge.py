@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,7 +26,7 @@ from bot.assistant import Assistant, RepRef
 from bot.conversation import Asker
 from bot.runtime import Runtime
 from store import crud
-from store.db import session_scope
+from store.db import StoreUnavailableError, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,17 @@ PRUNE_EVERY_SECONDS = 3600.0
 CLAIM_WAIT_SECONDS = 2.0
 """The ack never waits longer than this on the store: Slack resends after 3 s."""
 MAX_LOCAL_CLAIMS = 50_000
+
+
+RECOVER_AFTER = dt.timedelta(minutes=3)
+"""A question claimed this long ago and not answered was acked by a bot that died: no answer
+takes this long (Rasa, the action server and the store all have shorter time limits)."""
+MAX_RECOVERIES = 1
+RECOVERED_KEY = "salesbot_recovered_event"
+"""Bolt context key of a question dispatched again by :meth:`SlackEdge.recover_unanswered`
+(already claimed: the middleware lets it through)."""
+EVENT_ID_KEY = "salesbot_event_id"
+"""Bolt context key of the event id a listener answers (to mark it answered)."""
 
 
 class ClaimUndecidedError(RuntimeError):
@@ -110,14 +124,18 @@ class SlackEdge:
             return now.astimezone(dt.UTC).date()
 
     # ------------------------------------------------------------ event claims
-    def _claim_sync(self, event_id: str) -> bool:
+    def _claim_sync(self, event_id: str, payload: str | None) -> bool:
         now = time.monotonic()
         with session_scope(self.runtime.engine) as session:
             if now - self._last_prune > PRUNE_EVERY_SECONDS:
                 self._last_prune = now
                 crud.forget_slack_events(session, older_than=self.clock() - EVENT_CLAIM_TTL)
             return crud.claim_slack_event(
-                session, event_id=event_id, claimed_by=self.runtime.instance_id
+                session,
+                event_id=event_id,
+                claimed_by=self.runtime.instance_id,
+                payload=payload,
+                received_at=self.clock(),
             )
 
     def _remember(self, event_id: str) -> bool:
@@ -134,7 +152,7 @@ class SlackEdge:
         self._local_claims[event_id] = now
         return True
 
-    async def claim_event(self, event_id: str) -> bool:
+    async def claim_event(self, event_id: str, payload: str | None = None) -> bool:
         """True if this process is the first to answer ``event_id`` (in any replica, ever).
 
         A retry this process already took on is refused without asking the store. The
@@ -145,13 +163,71 @@ class SlackEdge:
         """
         if not self._remember(event_id):
             return False
-        claim = asyncio.ensure_future(asyncio.to_thread(self._claim_sync, event_id))
+        claim = asyncio.ensure_future(asyncio.to_thread(self._claim_sync, event_id, payload))
         self._pending.add(claim)
         claim.add_done_callback(self._claim_finished)
         try:
             return await asyncio.wait_for(asyncio.shield(claim), self.claim_wait_seconds)
         except TimeoutError as exc:
             raise ClaimUndecidedError(event_id) from exc
+
+    async def mark_answered(self, event_id: str | None) -> None:
+        """The question of ``event_id`` got its answer (or the user was told why not), so it
+        is never picked up again; best effort when the store is down."""
+        if not event_id:
+            return
+
+        def mark() -> None:
+            with session_scope(self.runtime.engine) as session:
+                crud.mark_slack_event_answered(session, event_id=event_id, at=self.clock())
+
+        try:
+            await asyncio.to_thread(mark)
+        except StoreUnavailableError as exc:
+            log.warning("could not record that Slack event %s was answered: %s", event_id, exc)
+
+    def _take_unanswered(self) -> list[tuple[str, str]]:
+        now = self.clock()
+        taken = []
+        with session_scope(self.runtime.engine) as session:
+            rows = crud.unanswered_slack_events(
+                session,
+                claimed_before=now - RECOVER_AFTER,
+                claimed_after=now - EVENT_CLAIM_TTL,
+                attempts=MAX_RECOVERIES,
+            )
+            for row in rows:
+                if row.payload and crud.reclaim_slack_event(
+                    session,
+                    event_id=row.event_id,
+                    claimed_by=self.runtime.instance_id,
+                    seen_attempts=row.attempts,
+                ):
+                    taken.append((row.event_id, row.payload))
+        return taken
+
+    async def recover_unanswered(self, app: AsyncApp) -> int:
+        """Answer the questions a bot acked and then died on (claimed over ``RECOVER_AFTER``
+        ago, still unanswered): each is taken over atomically, so with several replicas one
+        answers it, and it is dispatched through the app as it first arrived. Returns how
+        many were taken."""
+        try:
+            taken = await asyncio.to_thread(self._take_unanswered)
+        except StoreUnavailableError as exc:
+            log.warning("cannot look for unanswered Slack events: %s", exc)
+            return 0
+        for event_id, payload in taken:
+            log.warning("answering Slack event %s, acked before a restart", event_id)
+            try:
+                body = json.loads(payload)
+            except ValueError:
+                await self.mark_answered(event_id)
+                continue
+            request = AsyncBoltRequest(
+                body=body, mode="socket_mode", context={RECOVERED_KEY: event_id}
+            )
+            await app.async_dispatch(request)
+        return len(taken)
 
     def _claim_finished(self, claim: asyncio.Future[bool]) -> None:
         self._pending.discard(claim)

@@ -9,6 +9,7 @@ never waits on the store for more than a moment (see :meth:`SlackEdge.claim_even
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,12 +18,20 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.slack.edge import CONTEXT_KEY, ClaimUndecidedError, SlackEdge
+from bot.slack.edge import (
+    CONTEXT_KEY,
+    EVENT_ID_KEY,
+    RECOVERED_KEY,
+    ClaimUndecidedError,
+    SlackEdge,
+)
 from store.db import StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
 Next = Callable[[], Awaitable[None]]
+QUESTIONS = frozenset({"message", "app_mention"})
+"""Event types that may be a question: their payload is kept until the answer is sent."""
 
 
 def retry_number(request: AsyncBoltRequest) -> int:
@@ -48,9 +57,15 @@ def register(app: AsyncApp, edge: SlackEdge) -> None:
         if not event_id:
             await next()
             return None
+        request.context[EVENT_ID_KEY] = str(event_id)
+        if request.context.get(RECOVERED_KEY) == event_id:
+            await next()  # taken over from a bot that died after the ack
+            return None
         retry = retry_number(request)
+        # a question is kept until answered, so a bot that dies after the ack loses nothing
+        kept = json.dumps(body) if (body.get("event") or {}).get("type") in QUESTIONS else None
         try:
-            first = await edge.claim_event(str(event_id))
+            first = await edge.claim_event(str(event_id), kept)
         except (StoreUnavailableError, ClaimUndecidedError) as exc:
             # Without the store nobody can tell whether another replica answered a retry:
             # answer a first delivery (the listener will say if the store is down), drop

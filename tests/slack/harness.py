@@ -154,6 +154,7 @@ class BotUnderTest:
     http: aiohttp.ClientSession
     slack: FakeSlack
     runtime: Runtime
+    slack_app: Any = None
 
     async def post(
         self,
@@ -275,7 +276,11 @@ async def running_bot(
     try:
         async with aiohttp.ClientSession() as http:
             yield BotUnderTest(
-                url=f"http://127.0.0.1:{port}", http=http, slack=slack, runtime=runtime
+                url=f"http://127.0.0.1:{port}",
+                http=http,
+                slack=slack,
+                runtime=runtime,
+                slack_app=slack_app,
             )
     finally:
         await runner.cleanup()

@@ -8,6 +8,7 @@ sees when Rasa is down.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot import messages
+from bot.slack import EDGES
 from store.db import make_engine
 from store.migrate import upgrade
 from store.models import ProcessedSlackEvent
@@ -25,6 +27,7 @@ from tests.slack.harness import (
     bot_settings,
     dm_event,
     event_envelope,
+    fixed_clock,
     listeners_done,
     mention_event,
     running_bot,
@@ -305,6 +308,74 @@ def test_event_is_acked_and_answered_once_while_the_sqlite_store_is_write_locked
         with Session(engine) as s:
             claimed = s.exec(select(ProcessedSlackEvent.event_id)).all()
         assert claimed == ["Ev0LOCKED1"]
+    finally:
+        engine.dispose()
+
+
+def test_a_question_acked_by_a_bot_that_died_is_answered_once_after_the_restart(
+    tmp_path, db_url, fake_slack
+):
+    """The first bot claimed and acked the question, then died before answering: its claim
+    still holds the question. The next bot to start answers it; a second pass (or replica)
+    does not answer it again, and an answered question is never picked up."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    seed_book(engine)
+    url = url_of(engine)
+    asked = event_envelope(
+        dm_event("UMARIA", "which of my accounts are slipping?"), event_id="Ev0ORPHAN1"
+    )
+    answered = event_envelope(dm_event("UMARIA", "hi"), event_id="Ev0DONE001")
+    with Session(engine) as session:
+        for body, done in ((asked, None), (answered, fixed_clock())):
+            session.add(
+                ProcessedSlackEvent(
+                    event_id=body["event_id"],
+                    claimed_by="a-bot-that-died",
+                    received_at=fixed_clock() - dt.timedelta(minutes=10),
+                    payload=None if done else json.dumps(body),
+                    answered_at=done,
+                )
+            )
+        session.commit()
+
+    async def scenario() -> None:
+        settings = bot_settings(tmp_path, url, fake_slack)
+        async with running_bot(settings, fake_slack) as bot:
+            await fake_slack.wait_for_async("chat.postMessage")
+            await listeners_done()
+            edge = EDGES[bot.slack_app]
+            assert await edge.recover_unanswered(bot.slack_app) == 0  # nothing left
+        async with running_bot(settings, fake_slack):  # another replica starting later
+            await asyncio.sleep(0.5)
+            await listeners_done()
+
+    try:
+        asyncio.run(scenario())
+        [reply] = fake_slack.calls_to("chat.postMessage")
+        assert reply.args["channel"] == "DMARIA"
+        with Session(engine) as session:
+            row = session.get(ProcessedSlackEvent, "Ev0ORPHAN1")
+            assert row is not None
+            assert row.answered_at is not None and row.payload is None and row.attempts == 1
+    finally:
+        engine.dispose()
+
+
+def test_an_answered_question_no_longer_keeps_its_text(tmp_path, store_url, fake_slack):
+    async def scenario() -> None:
+        async with running_bot(bot_settings(tmp_path, store_url, fake_slack), fake_slack) as bot:
+            event = dm_event("UMARIA", "which of my accounts are slipping?")
+            assert await bot.event(event, event_id="Ev0ANSWER1") == 200
+            await fake_slack.wait_for_async("chat.postMessage")
+            await listeners_done()
+
+    asyncio.run(scenario())
+    engine = make_engine(store_url)
+    try:
+        with Session(engine) as session:
+            row = session.get(ProcessedSlackEvent, "Ev0ANSWER1")
+            assert row is not None and row.answered_at is not None and row.payload is None
     finally:
         engine.dispose()
 

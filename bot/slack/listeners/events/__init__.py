@@ -15,7 +15,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import home, messages
-from bot.slack.edge import edge_of
+from bot.slack.edge import EVENT_ID_KEY, edge_of
 from bot.slack.questions import ask_at, place_for
 from bot.slack.render import home_view, unescape_mrkdwn
 from store.crud import UnknownRecordError
@@ -51,7 +51,10 @@ async def answer_direct_message(
     """A DM to the bot: answered in the DM (in the thread when asked in one)."""
     place = place_for(event["channel"], event["user"], event.get("thread_ts"))
     text = question_text(event.get("text") or "", context.bot_user_id)
-    await ask_at(edge_of(context), client, place, event["user"], text)
+    try:
+        await ask_at(edge_of(context), client, place, event["user"], text)
+    finally:
+        await edge_of(context).mark_answered(context.get(EVENT_ID_KEY))
 
 
 async def answer_mention(
@@ -64,7 +67,10 @@ async def answer_mention(
         return  # a DM is answered by answer_direct_message
     place = place_for(channel, event["user"], event.get("thread_ts") or event.get("ts"))
     text = question_text(event.get("text") or "", context.bot_user_id)
-    await ask_at(edge_of(context), client, place, event["user"], text)
+    try:
+        await ask_at(edge_of(context), client, place, event["user"], text)
+    finally:
+        await edge_of(context).mark_answered(context.get(EVENT_ID_KEY))
 
 
 async def publish_home(user_id: str, client: AsyncWebClient, context: AsyncBoltContext) -> None:
