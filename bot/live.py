@@ -50,8 +50,8 @@ import logging
 import re
 import secrets
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any, Protocol
@@ -87,6 +87,16 @@ MAX_SPEAKER_CHARS = 200
 ENDED_REMEMBERED = 10_000
 MAX_OPEN_CALLS = 1_000
 """Live calls one bot process keeps open at once (each holds its utterances in memory)."""
+MAX_UTTERANCE_CHARS = 5_000
+"""One utterance as a transcription service sends it: a few sentences (a minute of speech is
+about 900 characters); a longer one is refused, not stored."""
+MAX_CALL_CHARS = 1_000_000
+"""Transcript text kept per call: a ten-hour call is about 500,000 characters."""
+MAX_OPEN_CALLS_PER_REP = 3
+"""Live calls one rep may have open at once (a call and a hand-over or two)."""
+SLACK_PROMPTS_PER_MINUTE = 6
+"""Coaching prompts a rep gets in Slack per minute, over all their calls; the socket still
+gets every prompt and every flag is stored, but Slack is not flooded."""
 HEARTBEAT_SECONDS = 30.0
 CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
@@ -232,6 +242,8 @@ class LiveCall:
     utterances: list[Utterance] = field(default_factory=list)
     is_rep: list[bool | None] = field(default_factory=list)
     prompts_sent: int = 0
+    slack_prompts_held: int = 0
+    text_chars: int = 0
     invalid_messages: int = 0
     socket: web.WebSocketResponse | None = None
     outbox: asyncio.Queue[dict[str, Any]] | None = None
@@ -254,6 +266,7 @@ class LiveCall:
             is_rep = speaker.casefold() in self._rep_keys
         self.utterances.append(Utterance(seq=seq, speaker=speaker, text=text, start=start))
         self.is_rep.append(is_rep)
+        self.text_chars += len(text)
         return prompts
 
 
@@ -286,6 +299,8 @@ class LiveHub:
         self.secret = identity_secret(settings)
         self.calls: dict[str, LiveCall] = {}
         self.ended: OrderedDict[str, int | None] = OrderedDict()
+        self.slack_sent: dict[int, deque[float]] = {}  # rep id -> monotonic send times
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def coaching(self) -> Coaching:
@@ -353,6 +368,12 @@ class LiveHub:
             return call, True
         if len(self.calls) >= MAX_OPEN_CALLS:
             raise LiveRefused(CloseCode.TRY_AGAIN_LATER, "too many live calls; try again shortly")
+        mine = sum(1 for c in self.calls.values() if c.grant.rep_id == grant.rep_id)
+        if mine >= MAX_OPEN_CALLS_PER_REP:
+            raise LiveRefused(
+                CloseCode.TRY_AGAIN_LATER,
+                f"you already have {mine} live calls open; end one first",
+            )
         try:
             call = await asyncio.to_thread(self._open_sync, grant)
         except StoreUnavailableError as exc:
@@ -409,6 +430,9 @@ class LiveHub:
         """Queue ``prompt`` for Slack; a per-call task posts it (the socket keeps reading)."""
         if self.sink is None or call.target is None:
             return
+        if not self._slack_allows(call.grant.rep_id):
+            call.slack_prompts_held += 1
+            return
         if call.outbox is None:
             call.outbox = asyncio.Queue()
         call.outbox.put_nowait(prompt)
@@ -417,6 +441,18 @@ class LiveHub:
                 self._send_prompts(call), name=f"live-prompts-{call.call_id}"
             )
             call.sender.add_done_callback(_log_failure)
+
+    def _slack_allows(self, rep_id: int) -> bool:
+        """At most SLACK_PROMPTS_PER_MINUTE prompts per rep in any minute (a sliding window
+        over all the rep's calls); records the send when allowed."""
+        now = self.clock()
+        sent = self.slack_sent.setdefault(rep_id, deque())
+        while sent and now - sent[0] >= 60.0:
+            sent.popleft()
+        if len(sent) >= SLACK_PROMPTS_PER_MINUTE:
+            return False
+        sent.append(now)
+        return True
 
     async def _send_prompts(self, call: LiveCall) -> None:
         assert call.outbox is not None and call.target is not None and self.sink is not None
@@ -534,6 +570,11 @@ def _utterance(message: dict[str, Any]) -> tuple[str, str, float | None, bool | 
         raise ValueError(f"'speaker' is longer than {MAX_SPEAKER_CHARS} characters")
     if not isinstance(text, str):
         raise ValueError("an utterance needs 'text' (text)")
+    if len(text) > MAX_UTTERANCE_CHARS:
+        raise ValueError(
+            f"an utterance is at most {MAX_UTTERANCE_CHARS:,} characters; send long speech "
+            "as several utterances"
+        )
     start = message.get("start")
     if start is not None and (isinstance(start, bool) or not isinstance(start, int | float | str)):
         raise ValueError("'start' must be seconds or 'mm:ss'")
@@ -622,7 +663,10 @@ async def _serve(hub: LiveHub, call: LiveCall, ws: web.WebSocketResponse) -> boo
                 if not await _invalid(ws, call, str(exc)):
                     return False
                 continue
-            if len(call.utterances) >= MAX_UTTERANCES:
+            if (
+                len(call.utterances) >= MAX_UTTERANCES
+                or call.text_chars + len(text) > MAX_CALL_CHARS
+            ):
                 await _close(ws, CloseCode.POLICY, "call too long: end it and start a new one")
                 return False
             for prompt in call.feed(speaker, text, start, is_rep):

@@ -397,3 +397,58 @@ def test_store_down_refuses_the_call_with_a_reason_and_the_bot_stays_up(tmp_path
     closed, health = asyncio.run(scenario())
     assert closed == (1011, "the sales database is not answering")
     assert health == 200
+
+
+def test_one_rep_cannot_flood_slack_or_fill_memory_through_the_live_socket(
+    tmp_path, store_url, book, fake_slack
+):
+    """Per-rep quotas: a prompt on every utterance (no cooldown) reaches the socket every time
+    but Slack at most six times a minute; an oversized utterance is refused and not kept; a
+    fourth open call of one rep is refused."""
+    settings = bot_settings(
+        tmp_path,
+        store_url,
+        fake_slack,
+        SALESBOT_LIVE_COOLDOWN_SECONDS=0,
+        SALESBOT_LIVE_COOLDOWN_UTTERANCES=0,
+    )
+    objection = {"speaker": "Susan", "text": "Honestly, the price is too high for us."}
+
+    async def scenario() -> tuple[list[dict[str, Any]], tuple[int | None, str]]:
+        async with running_bot(settings, fake_slack) as bot:
+            ws = await connect(bot, "flood-1", token_for("flood-1", book.maria_id))
+            others = [
+                await connect(bot, f"flood-{i}", token_for(f"flood-{i}", book.maria_id))
+                for i in (2, 3)
+            ]
+            fourth = await refused(
+                bot,
+                "flood-4",
+                headers={"Authorization": f"Bearer {token_for('flood-4', book.maria_id)}"},
+            )
+            huge = {"speaker": "Susan", "text": "word " * 2_000}
+            received = await stream(ws, [objection] * 20 + [huge, objection])
+            for other in others:
+                await other.close()
+            await listeners_idle()
+            return received, fourth
+
+    received, fourth = asyncio.run(scenario())
+    prompts = [m for m in received if m["type"] == "prompt"]
+    errors = [m["error"] for m in received if m["type"] == "error"]
+    assert len(prompts) == 21  # every objection prompted on the socket
+    assert errors == [
+        "an utterance is at most 5,000 characters; send long speech as several utterances"
+    ]
+    assert received[-1]["utterances"] == 21  # the oversized one was not kept
+    assert len(fake_slack.calls_to("chat.postEphemeral")) == 6
+    assert fourth[0] == 1013 and "3 live calls open" in fourth[1]
+
+
+async def listeners_idle() -> None:
+    """Let the prompt senders (tasks) post what they queued."""
+    for _ in range(50):
+        pending = [t for t in asyncio.all_tasks() if t.get_name().startswith("live-prompts-")]
+        if not any(not t.done() for t in pending):
+            return
+        await asyncio.sleep(0.05)
