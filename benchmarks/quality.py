@@ -432,7 +432,13 @@ def main(argv: list[str] | None = None) -> int:
         "--dataset",
         choices=[*LOADERS, "demo"],
         nargs="+",
-        default=["northwind-imported", "cdnow", "wwi-imported", "classicmodels-imported", "superstore"],
+        default=[
+            "northwind-imported",
+            "cdnow",
+            "wwi-imported",
+            "classicmodels-imported",
+            "superstore",
+        ],
     )
     parser.add_argument("--horizon", type=int, default=90, help="slipping window (days)")
     parser.add_argument("--pitch-horizon", type=int, default=365, help="pitch window (days)")

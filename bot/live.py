@@ -93,7 +93,7 @@ about 900 characters); a longer one is refused, not stored."""
 MAX_CALL_CHARS = 1_000_000
 """Transcript text kept per call: a ten-hour call is about 500,000 characters."""
 MAX_OPEN_CALLS_PER_REP = 3
-"""Live calls one rep may have open at once (a call and a hand-over or two)."""
+"""Live calls one rep may have connected at once (a call and a hand-over or two)."""
 SLACK_PROMPTS_PER_MINUTE = 6
 """Coaching prompts a rep gets in Slack per minute, over all their calls; the socket still
 gets every prompt and every flag is stored, but Slack is not flooded."""
@@ -368,7 +368,13 @@ class LiveHub:
             return call, True
         if len(self.calls) >= MAX_OPEN_CALLS:
             raise LiveRefused(CloseCode.TRY_AGAIN_LATER, "too many live calls; try again shortly")
-        mine = sum(1 for c in self.calls.values() if c.grant.rep_id == grant.rep_id)
+        # connected calls count; one whose socket dropped is stored when its resume window
+        # closes (its memory is bounded by the per-call limits)
+        mine = sum(
+            1
+            for c in self.calls.values()
+            if c.grant.rep_id == grant.rep_id and c.socket is not None and not c.socket.closed
+        )
         if mine >= MAX_OPEN_CALLS_PER_REP:
             raise LiveRefused(
                 CloseCode.TRY_AGAIN_LATER,
