@@ -117,7 +117,12 @@ def _scope_of(
 def resolve_period(
     period_text: str | None, today: dt.date, *, default: str | None = None
 ) -> Period | None:
-    """The period as said (or ``default`` as a phrase); raises :class:`Refusal` if unreadable."""
+    """The period as said (or ``default`` as a phrase); raises :class:`Refusal` if unreadable.
+
+    A "period" made only of small function words ("of", "for the") is a stray word the
+    language model tagged, not a period the user said: the default applies."""
+    if period_text is not None and _only_function_words(period_text):
+        period_text = None
     text = (period_text or default or "").strip()
     if not text:
         return None
@@ -125,6 +130,38 @@ def resolve_period(
         return parse_period(text, today)
     except PeriodParseError:
         raise Refusal("utter_unknown_period", period=period_text) from None
+
+
+FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "is",
+        "of",
+        "on",
+        "or",
+        "our",
+        "my",
+        "the",
+        "their",
+        "to",
+        "with",
+    ]
+)
+"""Words that never make a period on their own (words like "this", "last" or "now" do)."""
+
+
+def _only_function_words(text: str) -> bool:
+    words = text.lower().split()
+    return bool(words) and all(w.strip(".,?!") in FUNCTION_WORDS for w in words)
 
 
 @dataclass(frozen=True)
@@ -192,6 +229,11 @@ def rep_said(ctx: Context, intent: str) -> str | None:
     """
     rep = said(ctx, "rep", intent)
     if rep is not None:
+        plain = rep.strip().lower()
+        if not (SELF_WORDS.match(plain) or TEAM_WORDS.match(plain)):
+            named = resolve_name(ctx, rep)
+            if named.kind == "account":  # "the pipeline for Acme Foods": accounts have none
+                raise Refusal("utter_not_per_account", account=named.name)
         return rep
     latest = ctx.tracker.latest_message or {}
     if (latest.get("intent") or {}).get("name") != intent:

@@ -27,11 +27,16 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu.components.span_repair import Vocabulary, learn_vocabulary, repair_accounts
+from nlu.components.span_repair import (
+    Vocabulary,
+    account_or_rep,
+    learn_vocabulary,
+    repair_accounts,
+)
 
 VOCABULARY_FILE = "account_spans.json"
 _LOGIC = hashlib.sha256(Path(__file__).with_name("span_repair.py").read_bytes()).hexdigest()[:16]
@@ -120,11 +125,9 @@ class AccountSpanRepair(GraphComponent):
                 continue
             if not any(e.get("entity") == "account" for e in entities):
                 continue
-            message.set(
-                ENTITIES,
-                repair_accounts(str(text), entities, self._vocabulary),
-                add_to_output=True,
-            )
+            repaired = repair_accounts(str(text), entities, self._vocabulary)
+            intent = (message.get(INTENT) or {}).get("name")
+            message.set(ENTITIES, account_or_rep(repaired, intent), add_to_output=True)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -481,3 +481,32 @@ class _Repairer:
             and self.tokens[previous].key in vocabulary.person_names
             and self.tokens[previous].is_title
         )
+
+
+ACCOUNT_INTENTS = frozenset(
+    {"ask_pitch", "ask_account_overview", "review_call", "ask_why", "inform", "nlu_fallback"}
+)
+"""The questions that name an account; the others name people (whose pipeline, forecast,
+metric, digest or book) or nothing."""
+REP_INTENTS = frozenset(
+    {
+        "ask_pipeline", "ask_stalled_deals", "ask_forecast", "ask_metric", "request_digest",
+        "ask_slipping_accounts",
+    }
+)  # fmt: skip
+
+
+def account_or_rep(entities: list[dict[str, Any]], intent: str | None) -> list[dict[str, Any]]:
+    """An "account" found in a question that never names one is a person's name read as a
+    company ("Carson Sterling's win rate"): a rep in the questions that name people, dropped
+    in the others ("what's the weather in Boston"). The action server resolves every name
+    against the store in any case."""
+    if intent is None or intent in ACCOUNT_INTENTS:
+        return entities
+    out = []
+    for entity in entities:
+        if entity.get("entity") != "account":
+            out.append(entity)
+        elif intent in REP_INTENTS:
+            out.append({**entity, "entity": "rep"})
+    return out

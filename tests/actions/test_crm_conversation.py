@@ -319,7 +319,7 @@ def test_a_partial_name_never_answers_for_a_different_account(crm):
 # ------------------------------------------------------------- a person or an account
 
 
-def _win_rate(crm, rep: str, name: str):
+def _win_rate(crm, rep: str, name: str, *, heard_as: str = "account"):
     return run_action(
         ActionMetric(),
         tracker_for(
@@ -327,7 +327,7 @@ def _win_rate(crm, rep: str, name: str):
             text=f"what's {name}'s win rate?",
             intent="ask_metric",
             entities=[
-                {"entity": "account", "value": name},  # how the language model heard it
+                {"entity": heard_as, "value": name},  # how the language model heard it
                 {"entity": "metric", "value": "win_rate"},
             ],
         ),
@@ -356,6 +356,18 @@ def test_an_account_name_in_a_rep_question_says_what_can_be_asked(crm):
     # an account outside the book reads like an unknown name
     hidden = _win_rate(crm, "aisha", "Sterling Logistics")
     assert hidden.responses == ["utter_rep_not_visible"] and hidden.answers == []
+
+
+def test_a_name_heard_as_a_person_is_still_checked_against_the_store(crm):
+    """The language model reads names in rep questions as people; an account's name heard so
+    gets the same answer as when it was heard as a company, and a rep's is answered."""
+    account = _win_rate(crm, "aisha", "Globex Corporation", heard_as="rep")
+    assert account.answers == [] and account.responses == ["utter_not_per_account"]
+    hidden = _win_rate(crm, "aisha", "Sterling Logistics", heard_as="rep")
+    assert hidden.responses == ["utter_rep_not_visible"] and hidden.answers == []
+    agent = _win_rate(crm, "dana", "Carson Sterling", heard_as="rep")
+    [answer] = agent.answers
+    assert answer.data["scope"]["rep_ids"] == [crm.reps["carson"]]
 
 
 # -------------------------------------------------- answers the data cannot support

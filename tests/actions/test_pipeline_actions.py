@@ -1011,3 +1011,36 @@ def test_every_metric_on_an_empty_book_says_why_there_is_no_value(empty, metric)
     else:
         assert answer.data["value"] is None and answer.data["reason"]
         assert answer.text.startswith("Not enough data")
+
+
+def test_a_stray_function_word_tagged_as_a_period_is_not_a_period(team):
+    """ "the lifetime value of my accounts": a language model may tag "of" as the period;
+    the metric is answered for its default period instead of "I couldn't tell which dates"."""
+    tagged = ask(
+        ActionMetric(),
+        team.reps["jordan"],
+        "ask_metric",
+        [{"entity": "metric", "value": "win_rate"}, {"entity": "period", "value": "of"}],
+    )
+    plain = ask(
+        ActionMetric(),
+        team.reps["jordan"],
+        "ask_metric",
+        [{"entity": "metric", "value": "win_rate"}],
+    )
+    assert only_answer(tagged).data["period"] == only_answer(plain).data["period"]
+    # a real period word still counts, and an unknown one is still said to be unknown
+    last = ask(
+        ActionMetric(),
+        team.reps["jordan"],
+        "ask_metric",
+        [{"entity": "metric", "value": "win_rate"}, {"entity": "period", "value": "last quarter"}],
+    )
+    assert only_answer(last).data["period"]["label"] == "Q1 2026"
+    odd = ask(
+        ActionMetric(),
+        team.reps["jordan"],
+        "ask_metric",
+        [{"entity": "metric", "value": "win_rate"}, {"entity": "period", "value": "the blue moon"}],
+    )
+    assert odd.responses == ["utter_unknown_period"]

@@ -10,7 +10,12 @@ from typing import Any
 
 from bot.rasa_project import RasaProject, rasa_environment, source_root
 from bot.settings import get_settings
-from nlu.components.span_repair import Vocabulary, learn_vocabulary, repair_accounts
+from nlu.components.span_repair import (
+    Vocabulary,
+    account_or_rep,
+    learn_vocabulary,
+    repair_accounts,
+)
 
 TRAINING = [
     ("show me the pipeline for this quarter", []),
@@ -243,3 +248,15 @@ def test_supervised_rasa_gets_the_repository_on_its_path(tmp_path):
     specs = {s.name: s for s in child_specs(settings, model=Path("model.tar.gz"), secret="s")}
     assert specs["rasa"].env["PYTHONPATH"].split(":")[0] == str(source_root())
     assert specs["rasa"].env["RASA_TELEMETRY_ENABLED"] == "false"
+
+
+def test_a_company_found_where_the_question_names_a_person_is_read_as_a_rep():
+    """Only pitch, overview, call-review and follow-up questions name an account (so the
+    training data says); elsewhere a person's name read as a company is a rep, or nothing."""
+    text = "what's Ravindra Okafor's win rate"
+    found = [_account(text, "Ravindra Okafor"), {"entity": "metric", "value": "win_rate"}]
+    assert [e["entity"] for e in account_or_rep(found, "ask_metric")] == ["rep", "metric"]
+    assert account_or_rep(found, "ask_metric")[0]["value"] == "Ravindra Okafor"
+    assert [e["entity"] for e in account_or_rep(found, "ask_pitch")] == ["account", "metric"]
+    assert [e["entity"] for e in account_or_rep(found, "out_of_scope")] == ["metric"]
+    assert account_or_rep(found, None) == found
