@@ -251,11 +251,14 @@ def test_retried_event_is_answered_once_even_by_another_replica(
         asyncio.run(scenario())
         [reply] = fake_slack.calls_to("chat.postMessage")
         assert reply.args["channel"] == "DMARIA"
-        with Session(engine) as s:
-            claimed = s.exec(select(ProcessedSlackEvent.event_id)).all()
-        assert claimed == ["Ev0RETRY01"]
+        assert claimed_event_ids(engine) == ["Ev0RETRY01"]
     finally:
         engine.dispose()
+
+
+def claimed_event_ids(engine) -> list[str]:
+    with Session(engine) as session:
+        return list(session.exec(select(ProcessedSlackEvent.event_id)).all())
 
 
 def test_event_is_acked_and_answered_once_while_the_sqlite_store_is_write_locked(
@@ -305,9 +308,7 @@ def test_event_is_acked_and_answered_once_while_the_sqlite_store_is_write_locked
     # its worker threads), so another replica would refuse a later retry
     engine = make_engine(store_url)
     try:
-        with Session(engine) as s:
-            claimed = s.exec(select(ProcessedSlackEvent.event_id)).all()
-        assert claimed == ["Ev0LOCKED1"]
+        assert claimed_event_ids(engine) == ["Ev0LOCKED1"]
     finally:
         engine.dispose()
 
