@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from actions.base import SKILLS, Context, Outcome, Refusal, SalesAction, last_answer, said
 from actions.data import account_book
 from actions.models import judge_account
-from actions.scope import rep_said, resolve_name, resolve_scope
+from actions.scope import own_scope, rep_said, resolve_name, resolve_scope
 from render import accounts as render
 from store import book, crud, frames
 from store.db import session_scope
@@ -334,6 +334,41 @@ class ActionPitch(SalesAction):
 
     def explain(self, ctx: Context, last: dict[str, Any]) -> Outcome:
         return Outcome().say(render.explain_pitch(_as_of(ctx)))
+
+
+class ActionAskAccount(SalesAction):
+    """How ``account_form`` asks "Which account?". A pitch question without an account
+    ("what should I pitch?", "where are my biggest growth opportunities?") first gets the
+    asker's book's biggest opportunities, each account's best idea, so the answer comes
+    before the rep picks an account to go deeper on."""
+
+    action_name = "action_ask_account"
+
+    def answer(self, ctx: Context, domain: DomainDict) -> Outcome:
+        outcome = Outcome()
+        latest = ctx.tracker.latest_message or {}
+        asked_pitch = (latest.get("intent") or {}).get("name") == "ask_pitch"
+        named = any(e.get("entity") == "account" for e in latest.get("entities") or [])
+        # not after "what should I pitch to acme?" (a name given, unclear which): its
+        # candidates are being offered
+        if asked_pitch and not named and ctx.tracker.get_slot("last_skill") == "pitch":
+            scope = own_scope(ctx.asker)
+            owners = scope.rep_ids
+            shared = ctx.asker.shared_account_ids if owners is not None else ()
+            rows = book.top_recommendations(
+                ctx.engine, owner_ids=owners, account_ids=shared, limit=5
+            )
+            count, total = book.best_pitch_totals(ctx.engine, owner_ids=owners, account_ids=shared)
+            outcome.say(
+                render.growth(
+                    scope=scope.label,
+                    rows=rows.to_dict("records"),
+                    accounts_with_ideas=count,
+                    total_expected_value=total,
+                    as_of=_as_of(ctx),
+                )
+            )
+        return outcome.respond("utter_ask_account")
 
 
 # ---------------------------------------------------------------------- overview

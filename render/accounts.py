@@ -250,6 +250,53 @@ def pitch(
     return Answer(kind="pitch", text="\n".join(lines), blocks=bk.fit_blocks(blocks), data=data)
 
 
+GROWTH_KEYS = ["account_id", "name", "kind", "category", "product", "expected_value", "reason"]
+
+
+def growth(
+    *,
+    scope: str,
+    rows: Sequence[Mapping[str, Any]],
+    accounts_with_ideas: int,
+    total_expected_value: float,
+    as_of: Any,
+) -> Answer:
+    """The biggest growth opportunities of a book: each account's best idea, the largest
+    expected yearly value first, and what all of them add up to."""
+    shown = list(rows)
+    data = {
+        "as_of": clean(as_of),
+        "scope": scope,
+        "opportunities": [clean_row(r, GROWTH_KEYS) for r in shown],
+        "accounts_with_ideas": accounts_with_ideas,
+        "total_expected_value": clean(total_expected_value),
+    }
+    if not shown:
+        text = (
+            f"No growth ideas stored for {scope} yet ({_as_of_text(as_of)}): the nightly scoring "
+            "has not found an account missing what its peers buy, or has not run."
+        )
+        return Answer(kind="growth", text=text, blocks=[bk.section(text)], data=data)
+    head = (
+        f"Biggest growth opportunities in {scope} ({_as_of_text(as_of)}): the best idea of "
+        f"{fmt.plural(accounts_with_ideas, 'account')} is worth about "
+        f"{fmt.money(total_expected_value)} a year in all (chance of a first order times what "
+        f"peers spend); the top {len(shown)}:"
+    )
+    lines = [head]
+    blocks: list[dict[str, Any]] = [bk.section(f"*{head}*")]
+    for i, r in enumerate(shown, start=1):
+        label = "win back" if r.get("kind") == "win_back" else "cross-sell"
+        product = f" (start with {r['product']})" if r.get("product") else ""
+        title = (
+            f"{i}. {r['name']}: {label} {r['category']}{product}, about "
+            f"{fmt.money(r.get('expected_value'))} a year"
+        )
+        lines.append(f"{title}\n   {r.get('reason', '')}")
+        blocks.append(bk.section(f"*{title}*\n{r.get('reason', '')}"))
+    return Answer(kind="growth", text="\n".join(lines), blocks=bk.fit_blocks(blocks), data=data)
+
+
 HEALTH_KEYS = [
     "status", "score", "revenue_at_risk", "annual_revenue", "cycle_days", "days_since_last_order",
     "spend_change", "reason", "as_of",

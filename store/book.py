@@ -242,8 +242,10 @@ def top_recommendations(
     owner_ids: Iterable[int] | None,
     exclude_account_ids: Iterable[int] = (),
     limit: int = 5,
+    account_ids: Iterable[int] = (),
 ) -> pd.DataFrame:
-    """The best pitch (rank 1) of each account of the owners, largest expected value first."""
+    """The best pitch (rank 1) of each account of the owners (and of ``account_ids`` shared
+    with them), largest expected value first."""
     query = (
         select(
             R.c.account_id,
@@ -260,11 +262,28 @@ def top_recommendations(
         .order_by(R.c.expected_value.desc(), R.c.account_id)
         .limit(limit)
     )
-    query = _owned(query, owner_ids)
+    query = _owned(query, owner_ids, account_ids)
     excluded = [int(a) for a in exclude_account_ids]
     if excluded:
         query = query.where(R.c.account_id.not_in(excluded))
     return _frame(engine, query)
+
+
+def best_pitch_totals(
+    engine: Engine, *, owner_ids: Iterable[int] | None, account_ids: Iterable[int] = ()
+) -> tuple[int, float]:
+    """How many accounts of the owners' books have a pitch, and the expected yearly value
+    of their best pitches (rank 1) together."""
+    query = _owned(
+        select(func.count(), func.coalesce(func.sum(R.c.expected_value), 0.0))
+        .select_from(R.join(A, A.c.id == R.c.account_id))
+        .where(R.c.rank == 1),
+        owner_ids,
+        account_ids,
+    )
+    with engine.connect() as conn:
+        count, total = conn.execute(query).one()
+    return int(count or 0), float(total or 0.0)
 
 
 def known_categories(engine: Engine) -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from actions.accounts import (
     ActionAccountOverview,
+    ActionAskAccount,
     ActionExplain,
     ActionPitch,
     ActionShowMore,
@@ -150,6 +151,59 @@ def test_pitch_returns_the_stored_recommendations_for_a_visible_account(book):
     assert got[0]["expected_value"] == pytest.approx(expected["expected_value"].iloc[0])
     assert "Disposables" not in [r["category"] for r in got]  # bought steadily: never pitched
     assert result.slot("account_id") == account_id
+
+
+def test_a_pitch_question_without_an_account_gets_the_books_biggest_opportunities(book):
+    """ "What should I pitch?" / "where are my biggest growth opportunities?": before asking
+    which account, the rep's own accounts' best ideas, largest expected value first, and
+    their total; other account questions are only asked which account."""
+    ids, outcome = book
+    bob = ids.reps["bob"]
+    result = run_action(
+        ActionAskAccount(),
+        tracker_for(
+            rep_id=bob,
+            text="where are my biggest growth opportunities?",
+            intent="ask_pitch",
+            slots={"last_skill": "pitch", "requested_slot": "account"},
+            active_loop={"name": "account_form"},
+        ),
+    )
+    [answer] = result.answers
+    assert result.responses == ["utter_ask_account"]
+    owners = outcome.accounts.set_index("account_id")["owner_id"]
+    best = outcome.recommendations[outcome.recommendations["rank"] == 1].copy()
+    best = best[best["account_id"].map(owners) == bob]
+    expected = best.sort_values(["expected_value", "account_id"], ascending=[False, True])
+    got = answer.data["opportunities"]
+    assert [r["account_id"] for r in got] == expected["account_id"].tolist()[:5]
+    assert answer.data["accounts_with_ideas"] == len(best)
+    assert answer.data["total_expected_value"] == pytest.approx(best["expected_value"].sum())
+    assert answer.text.startswith("Biggest growth opportunities in your book")
+    validate_blocks(answer.blocks)
+    overview = run_action(
+        ActionAskAccount(),
+        tracker_for(
+            rep_id=bob,
+            text="give me an overview",
+            intent="ask_account_overview",
+            slots={"last_skill": "account_overview", "requested_slot": "account"},
+            active_loop={"name": "account_form"},
+        ),
+    )
+    assert overview.answers == [] and overview.responses == ["utter_ask_account"]
+    unclear = run_action(
+        ActionAskAccount(),
+        tracker_for(
+            rep_id=bob,
+            text="what should I pitch to acme?",
+            intent="ask_pitch",
+            entities=[{"entity": "account", "value": "acme"}],
+            slots={"last_skill": "pitch", "requested_slot": "account"},
+            active_loop={"name": "account_form"},
+        ),
+    )
+    assert unclear.answers == [] and unclear.responses == ["utter_ask_account"]
 
 
 def test_pitch_for_an_account_outside_the_book_is_refused(book):
