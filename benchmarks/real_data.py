@@ -15,18 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from store.frames import ORDER_LINE_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 SHARED = ROOT.parent / "shared" / "data"
-LINE_COLUMNS = [
-    "account_id",
-    "order_id",
-    "order_date",
-    "product_id",
-    "category",
-    "quantity",
-    "amount",
-]
+LINE_COLUMNS = ORDER_LINE_COLUMNS
 
 
 @dataclass

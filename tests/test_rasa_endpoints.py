@@ -66,8 +66,7 @@ def test_default_keeps_conversations_in_a_sqlite_file_and_postgres_wins_when_set
 @pytest.mark.rasa
 def test_rasa_reads_back_a_conversation_after_a_restart(tmp_path):
     python = Path(Settings().rasa_executable).parent / "python"  # type: ignore[call-arg]
-    if not python.exists():
-        pytest.skip("the Rasa environment is not installed (make setup)")
+    assert python.exists(), "the Rasa environment is not installed: run make setup"
     endpoints = write_endpoints(
         tmp_path / "endpoints.yml",
         action_server_url="http://127.0.0.1:5055",
