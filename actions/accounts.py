@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from actions.base import SKILLS, Context, Outcome, Refusal, SalesAction, last_answer, said
 from actions.data import account_book
 from actions.models import judge_account
-from actions.scope import own_scope, rep_said, resolve_name, resolve_scope
+from actions.scope import own_scope, rep_said, resolve_name, resolve_scope, scope_json
 from render import accounts as render
 from store import book, crud, frames
 from store.db import session_scope
@@ -351,7 +351,7 @@ class ActionAskAccount(SalesAction):
         named = any(e.get("entity") == "account" for e in latest.get("entities") or [])
         # not after "what should I pitch to acme?" (a name given, unclear which): its
         # candidates are being offered
-        if asked_pitch and not named and ctx.tracker.get_slot("last_skill") == "pitch":
+        if asked_pitch and not named:
             scope = own_scope(ctx.asker)
             owners = scope.rep_ids
             shared = ctx.asker.shared_account_ids if owners is not None else ()
@@ -361,7 +361,7 @@ class ActionAskAccount(SalesAction):
             count, total = book.best_pitch_totals(ctx.engine, owner_ids=owners, account_ids=shared)
             outcome.say(
                 render.growth(
-                    scope=scope.label,
+                    scope=scope_json(scope),
                     rows=rows.to_dict("records"),
                     accounts_with_ideas=count,
                     total_expected_value=total,

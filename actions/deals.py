@@ -34,7 +34,7 @@ from actions.data import (
     reps,
     targets,
 )
-from actions.scope import Scope, rep_said, resolve_period, resolve_scope
+from actions.scope import Scope, rep_said, resolve_period, resolve_scope, scope_json
 from analytics.buying_group import buying_group_coverage
 from analytics.forecast import forecast, forecast_by_rep
 from analytics.metrics import METRICS, MetricFrames, MetricResult, compute_metric
@@ -75,15 +75,6 @@ def undated_open_deals(deals: pd.DataFrame) -> int:
         return 0
     undated = ~deals["is_closed"].to_numpy(dtype=bool) & deals["close_date"].isna().to_numpy()
     return int(undated.sum())
-
-
-def scope_json(scope: Scope) -> dict[str, Any]:
-    return {
-        "label": scope.label,
-        "rep_ids": scope.as_list(),
-        "rep_id": scope.rep_id,
-        "is_team": scope.is_team,
-    }
 
 
 def team_rep_ids(scope: Scope, reps_frame: pd.DataFrame) -> list[int]:

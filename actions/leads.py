@@ -25,8 +25,8 @@ from actions.data import (
     rep_names,
     reps,
 )
-from actions.deals import ScopedListAction, scope_json, with_names
-from actions.scope import Scope, resolve_period, resolve_scope
+from actions.deals import ScopedListAction, with_names
+from actions.scope import Scope, resolve_period, resolve_scope, scope_json
 from analytics.leads import IdealCustomerProfile
 from analytics.reorders import reorders_due
 from render import Answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 from sqlmodel import select
@@ -45,6 +46,16 @@ class Scope:
 
     def as_list(self) -> list[int] | None:
         return sorted(self.rep_ids) if self.rep_ids is not None else None
+
+
+def scope_json(scope: Scope) -> dict[str, Any]:
+    """How an answer's data names its scope."""
+    return {
+        "label": scope.label,
+        "rep_ids": scope.as_list(),
+        "rep_id": scope.rep_id,
+        "is_team": scope.is_team,
+    }
 
 
 def own_scope(asker: Asker, *, team_default: bool = True) -> Scope:

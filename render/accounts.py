@@ -255,7 +255,7 @@ GROWTH_KEYS = ["account_id", "name", "kind", "category", "product", "expected_va
 
 def growth(
     *,
-    scope: str,
+    scope: Mapping[str, Any],
     rows: Sequence[Mapping[str, Any]],
     accounts_with_ideas: int,
     total_expected_value: float,
@@ -264,21 +264,22 @@ def growth(
     """The biggest growth opportunities of a book: each account's best idea, the largest
     expected yearly value first, and what all of them add up to."""
     shown = list(rows)
+    label = str(scope["label"])
     data = {
         "as_of": clean(as_of),
-        "scope": scope,
+        "scope": dict(scope),
         "opportunities": [clean_row(r, GROWTH_KEYS) for r in shown],
         "accounts_with_ideas": accounts_with_ideas,
         "total_expected_value": clean(total_expected_value),
     }
     if not shown:
         text = (
-            f"No growth ideas stored for {scope} yet ({_as_of_text(as_of)}): the nightly scoring "
+            f"No growth ideas stored for {label} yet ({_as_of_text(as_of)}): the nightly scoring "
             "has not found an account missing what its peers buy, or has not run."
         )
         return Answer(kind="growth", text=text, blocks=[bk.section(text)], data=data)
     head = (
-        f"Biggest growth opportunities in {scope} ({_as_of_text(as_of)}): the best idea of "
+        f"Biggest growth opportunities in {label} ({_as_of_text(as_of)}): the best idea of "
         f"{fmt.plural(accounts_with_ideas, 'account')} is worth about "
         f"{fmt.money(total_expected_value)} a year in all (chance of a first order times what "
         f"peers spend); the top {len(shown)}:"

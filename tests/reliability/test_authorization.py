@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 import actions
 from actions.accounts import (
     ActionAccountOverview,
+    ActionAskAccount,
     ActionExplain,
     ActionPitch,
     ActionShowMore,
@@ -147,6 +148,7 @@ REP_CASES: dict[str, Case] = {
         slots=lambda o: {"account_id": o.account_id},
         said=lambda o: ["that account"],
     ),
+    "growth": Case(ActionAskAccount, "ask_pitch", said=lambda o: [], refused=False),
     "account-form": Case(
         ValidateAccountForm,
         "ask_pitch",
@@ -351,6 +353,7 @@ OWN_CASES: dict[str, Case] = {
     "reorders": Case(ActionReordersDue, "ask_reorders_due"),
     "digest": Case(ActionDigest, "request_digest"),
     "review-call": Case(ActionReviewCall, "review_call"),
+    "growth": Case(ActionAskAccount, "ask_pitch"),
 }
 
 
