@@ -81,6 +81,10 @@ class _Profiles:
     cutoff: int = 0
     account_orders: np.ndarray | None = None  # distinct order days per account
 
+    def last_order_day(self) -> np.ndarray:
+        """Each account's last order day (over its categories)."""
+        return np.where(self.ever, self.last_day, np.iinfo(np.int64).min).max(axis=1)
+
     def dormant(self, lookback_days: int) -> np.ndarray:
         """Accounts gone quiet by their own rhythm: nothing bought for ``lookback_days`` and
         for more than twice their usual (mean) gap between order days. One order day and a
@@ -88,7 +92,7 @@ class _Profiles:
         if not self.ever.size:
             return np.zeros(len(self.ever), bool)
         first = self.first_day.min(axis=1)
-        last = np.where(self.ever, self.last_day, np.iinfo(np.int64).min).max(axis=1)
+        last = self.last_order_day()
         orders = self.account_orders if self.account_orders is not None else self.orders.max(axis=1)
         gap = (last - first) / np.maximum(orders - 1, 1)
         silent = self.cutoff - last
@@ -943,7 +947,8 @@ class PeerRecommender:
         ever = p.ever[rows]
         # an account gone quiet by its own rhythm is pitched its win-backs first; new
         # categories only fill the rest of its list, after every win-back
-        dormant = p.dormant(self.lookback_days)[rows][:, None]
+        quiet = p.dormant(self.lookback_days)[rows]
+        dormant = quiet[:, None]
         pitchable = ~ever & (peer_spend > 0)
         ev = np.where(pitchable, prob * peer_spend, 0.0)
         # ranked by the chance of adoption; expected value is shown beside it
@@ -981,7 +986,7 @@ class PeerRecommender:
         frame["rank"] = frame.groupby("account_id").cumcount().astype("int64") + 1
         frame["product_id"] = self._product_for(p.segment[acc_rows], frame["category"].to_numpy())
         frame["reason"] = self._reasons(
-            book, acc_rows, c_idx, kind, plain[r_idx, c_idx], peer_spend[r_idx, c_idx]
+            book, acc_rows, c_idx, kind, plain[r_idx, c_idx], peer_spend[r_idx, c_idx], quiet[r_idx]
         )
         return frame[RECOMMENDATION_COLUMNS].reset_index(drop=True)
 
@@ -1002,7 +1007,9 @@ class PeerRecommender:
         kind: np.ndarray,
         share: np.ndarray,
         spend: np.ndarray,
+        quiet: np.ndarray,
     ) -> np.ndarray:
+        """Each pitch's reason; ``quiet`` marks the rows of dormant accounts."""
         p = book.profiles
         cats = p.categories[c_idx].astype(object)
         seg_lower = np.array([f"similar {x.lower()} accounts" for x in p.segments], dtype=object)
@@ -1030,7 +1037,6 @@ class PeerRecommender:
             + money_text(spend)
             + " a year on it"
         )
-        quiet = p.dormant(self.lookback_days)[acc_rows]
         source = book.affinity_from[acc_rows, c_idx]
         with_source = p.ever[acc_rows, source] & (source != c_idx)
         text[with_source] = (
@@ -1043,7 +1049,7 @@ class PeerRecommender:
         )
         cross = quiet & (kind != "win_back")
         if cross.any():
-            silent = self.cutoff_ - np.where(p.ever, p.last_day, np.iinfo(np.int64).min).max(axis=1)
+            silent = p.cutoff - p.last_order_day()
             text[cross] = (
                 text[cross]
                 + "; "

@@ -287,10 +287,10 @@ def growth(
     lines = [head]
     blocks: list[dict[str, Any]] = [bk.section(f"*{head}*")]
     for i, r in enumerate(shown, start=1):
-        label = "win back" if r.get("kind") == "win_back" else "cross-sell"
+        move = "win back" if r.get("kind") == "win_back" else "cross-sell"
         product = f" (start with {r['product']})" if r.get("product") else ""
         title = (
-            f"{i}. {r['name']}: {label} {r['category']}{product}, about "
+            f"{i}. {r['name']}: {move} {r['category']}{product}, about "
             f"{fmt.money(r.get('expected_value'))} a year"
         )
         lines.append(f"{title}\n   {r.get('reason', '')}")
